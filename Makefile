@@ -1,0 +1,44 @@
+# `make demo` and `make test` are the two set-up commands: each creates .venv (python3 + pip; uv and
+# poetry would download ~3 GB of torch) and installs the project with the verified constraints first.
+PYTHON ?= python3
+VENV ?= .venv
+DALI ?= cuda13
+EXTRAS ?= $(DALI),dev,export
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(DALI)
+DEMO_DIR ?= data/demo
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo test test-all lint format bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv and install the project
+
+demo: $(STAMP)  ## run the whole pipeline on the embedded synthetic demo dataset (CPU)
+	$(VENV)/bin/fer demo --out $(DEMO_DIR)
+
+test: $(STAMP)  ## the fast test suite (no `slow`, `gpu` auto-skipped without CUDA)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP)  ## every test including `slow` ones (cluster daemons, multi-process training)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)  ## every benchmark, results into docs/BENCHMARKS.md
+	$(VENV)/bin/fer bench all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache data/demo

@@ -1,0 +1,1 @@
+"""DALI pipeline definitions and their NumPy/OpenCV reference (no Lightning imports)."""

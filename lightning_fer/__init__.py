@@ -1,0 +1,1 @@
+"""Children facial-expression recognition with DALI + PyTorch Lightning."""

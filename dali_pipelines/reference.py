@@ -61,7 +61,7 @@ def normalize(equalized: np.ndarray, norm: Normalization) -> np.ndarray:
     axes = (-2, -1)
     mean = x.mean(axis=axes, keepdims=True)
     std = x.std(axis=axes, keepdims=True)
-    return (x - mean) / (std + np.float32(norm.eps))
+    return (x - mean) / np.sqrt(std * std + np.float32(norm.eps))
 
 
 def preprocess(rgb: np.ndarray, norm: Normalization | None = None) -> np.ndarray:

@@ -1,0 +1,169 @@
+"""DALI pipelines that turn face clips into model-ready frames: decode -> gray -> equalize -> normalize.
+
+One graph serves both devices: on a CUDA machine the reader decodes with NVDEC (``device="gpu"``)
+and every step runs on the GPU; without CUDA the same graph runs with CPU operators and
+``device_id=None`` (PLATFORM.md). ``build_pipeline`` is the single entry point; the train/eval
+difference is shuffling, sampling and augmentation, all carried by :class:`PipelineSpec`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import nvidia.dali.math as dmath
+from nvidia.dali import fn, pipeline_def, types
+from nvidia.dali.pipeline import Pipeline
+
+from dali_pipelines.reference import GRAY_WEIGHTS, Normalization
+
+READER_NAME = "clips"
+
+
+@dataclass(frozen=True)
+class FrameSampling:
+    """Which frames of a clip become samples: runs of ``sequence_length`` frames ``stride`` apart,
+    a new run every ``step`` frames. (1, 1, 1) visits every frame exactly once."""
+
+    sequence_length: int = 1
+    stride: int = 1
+    step: int = 1
+
+    def __post_init__(self) -> None:
+        if min(self.sequence_length, self.stride, self.step) < 1:
+            raise ValueError(f"frame sampling values must be >= 1, got {self}")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Train-time augmentation; all off by default, as in the paper."""
+
+    flip: bool = False
+    rotate_degrees: float = 0.0
+    scale: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.flip or any(v > 0 for v in (self.rotate_degrees, self.scale, self.brightness, self.contrast))
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """Everything one pipeline needs; built by the data module from its config and the trainer's ranks."""
+
+    entries: Sequence[tuple[str, int, int, int]]  # (clip path, label, first frame, end frame exclusive)
+    file_list: str  # where the reader's "file label start end" list is written
+    batch_size: int  # sequences per batch; frames per batch = batch_size * sampling.sequence_length
+    sampling: FrameSampling = FrameSampling()
+    normalization: Normalization = Normalization()
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    shuffle: bool = False
+    seed: int = 0
+    shard_id: int = 0
+    num_shards: int = 1
+    device_id: int | None = None  # None -> CPU operators only
+    num_threads: int = 2
+    prefetch_queue_depth: int = 2
+
+
+def build_pipeline(spec: PipelineSpec) -> Pipeline:
+    """Build (not yet run) a pipeline producing ``frames`` (F x 1 x H x W float32 per sample) and ``labels``."""
+    write_file_list(spec.entries, spec.file_list)
+    device = "cpu" if spec.device_id is None else "gpu"
+
+    @pipeline_def(batch_size=spec.batch_size, num_threads=spec.num_threads, device_id=spec.device_id,
+                  seed=spec.seed, prefetch_queue_depth=spec.prefetch_queue_depth, exec_dynamic=True)
+    def clip_pipeline():
+        frames, labels = fn.experimental.readers.video(
+            device=device, file_list=spec.file_list, file_list_format="frames", file_list_include_end=False,
+            sequence_length=spec.sampling.sequence_length, stride=spec.sampling.stride, step=spec.sampling.step,
+            shard_id=spec.shard_id, num_shards=spec.num_shards, random_shuffle=spec.shuffle,
+            initial_fill=256 if spec.shuffle else 1, seed=spec.seed, pad_last_batch=not spec.shuffle,
+            stick_to_shard=True, name=READER_NAME,
+        )
+        if spec.augmentation.enabled:
+            frames = _augment(frames, spec.augmentation)
+        return preprocess(frames, spec.normalization), labels
+
+    return clip_pipeline()
+
+
+def write_file_list(entries: Sequence[tuple[str, int, int, int]], path: str) -> None:
+    """The reader's file list, written atomically; DALI splits lines on whitespace, so paths may not hold any."""
+    if len(entries) == 0:
+        raise ValueError("no clips to read: the split is empty")
+    lines = []
+    for clip, label, start, end in entries:
+        if any(ch.isspace() for ch in clip):
+            raise ValueError(f"{clip}: DALI file lists cannot hold paths with whitespace; move or rename the data")
+        if end <= start:
+            raise ValueError(f"{clip}: empty frame range [{start}, {end})")
+        lines.append(f"{clip} {int(label)} {int(start)} {int(end)}\n")
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as handle:
+        handle.writelines(lines)
+    os.replace(tmp, path)
+
+
+def build_array_pipeline(batch_size: int, normalization: Normalization, device_id: int | None = None,
+                         num_threads: int = 2) -> Pipeline:
+    """The same preprocessing fed from memory (``fn.external_source`` named "rgb", FHWC uint8 per sample):
+    for parity tests against the reference and for preprocessing frames decoded elsewhere."""
+
+    @pipeline_def(batch_size=batch_size, num_threads=num_threads, device_id=device_id, exec_dynamic=True)
+    def array_pipeline():
+        frames = fn.external_source(name="rgb", layout="FHWC", dtype=types.UINT8,
+                                    device="cpu" if device_id is None else "gpu")
+        return preprocess(frames, normalization), fn.equalize(grayscale_eq1(frames))
+
+    return array_pipeline()
+
+
+def preprocess(frames, norm: Normalization):
+    """The paper's steps in order on FHWC uint8 RGB: eq. 1 gray -> equalize -> normalize -> FCHW float32."""
+    equalized = fn.equalize(grayscale_eq1(frames))
+    return fn.transpose(normalize(equalized, norm), perm=[0, 3, 1, 2], output_layout="FCHW")
+
+
+def grayscale_eq1(frames):
+    """The paper's equation 1 exactly (not DALI's BT.601 GRAY): FHWC uint8 RGB -> FHWC uint8 with C = 1."""
+    rgb = fn.cast(frames, dtype=types.FLOAT)
+    wr, wg, wb = GRAY_WEIGHTS
+    gray = rgb[:, :, :, 0] * wr + rgb[:, :, :, 1] * wg + rgb[:, :, :, 2] * wb
+    gray = fn.cast(dmath.clamp(dmath.floor(gray + 0.5), 0.0, 255.0), dtype=types.UINT8)
+    return fn.expand_dims(gray, axes=[3], new_axis_names="C")
+
+
+def normalize(equalized, norm: Normalization):
+    """Equalized gray FHWC uint8 -> float32 by mode; ``standardize`` uses each frame's own mean and std."""
+    x = fn.cast(equalized, dtype=types.FLOAT)
+    if norm.mode == "unit":
+        return x * (1.0 / 255.0)
+    if norm.mode == "dataset":
+        return (x * (1.0 / 255.0) - norm.mean) / norm.std
+    return fn.normalize(x, axes=[1, 2, 3], epsilon=norm.eps)
+
+
+def _augment(frames, aug: Augmentation):
+    """Per-sequence random flip / rotation+scale / brightness+contrast (same draw for all frames of a run)."""
+    if aug.flip:
+        frames = fn.flip(frames, horizontal=fn.random.coin_flip(probability=0.5))
+    if aug.rotate_degrees > 0 or aug.scale > 0:
+        angle = fn.random.uniform(range=[-aug.rotate_degrees, aug.rotate_degrees])
+        zoom = fn.random.uniform(range=[1.0 - aug.scale, 1.0 + aug.scale])
+        matrix = fn.transforms.combine(
+            fn.transforms.rotation(angle=angle, center=[56.0, 56.0]),
+            fn.transforms.scale(scale=fn.stack(zoom, zoom), center=[56.0, 56.0]),
+        )
+        frames = fn.warp_affine(frames, matrix=matrix, fill_value=0, inverse_map=False)
+    if aug.brightness > 0 or aug.contrast > 0:
+        frames = fn.brightness_contrast(
+            frames,
+            brightness=fn.random.uniform(range=[1.0 - aug.brightness, 1.0 + aug.brightness]),
+            contrast=fn.random.uniform(range=[1.0 - aug.contrast, 1.0 + aug.contrast]),
+            dtype=types.UINT8,
+        )
+    return frames

@@ -1,0 +1,1 @@
+"""Data: manifest splits, validation, the DALI data module and the baseline loader."""

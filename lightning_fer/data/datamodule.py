@@ -1,0 +1,163 @@
+"""The Lightning DataModule: manifest -> protocol splits -> DALI (or baseline) loaders, sharded per rank.
+
+Pipelines are built in ``setup()`` from the trainer's ranks (``shard_id = global_rank``,
+``num_shards = world_size``, ``device_id = local device``), as the DALI Lightning example does;
+Lightning adds no DistributedSampler to these iterators, sharding is the reader's job.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+
+from dali_pipelines.pipelines import Augmentation, FrameSampling, PipelineSpec
+from dali_pipelines.reference import Normalization, NormalizeMode
+from lightning_fer.classes import CLASSES
+from lightning_fer.data.splits import ClipRange, Protocol, SplitConfig, describe, make_splits
+from lightning_fer.data.validation import check_clips_decode, check_manifest_rows, check_splits
+from lightning_fer.errors import UserError
+
+STAGE_NEEDS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Training frame sampling (evaluation always reads every frame once)."""
+
+    sequence_length: int = 1  # consecutive runs per sample; frames per batch stay `batch_size`
+    stride: int = 1  # distance between frames of a run
+    step: int = 1  # a new run starts every `step` frames (step > 1 subsamples near-duplicate frames)
+
+
+class FERDataModule(pl.LightningDataModule):
+    """Face clips from `fer prepare` as batches of N x 1 x 112 x 112 float frames and int64 labels."""
+
+    def __init__(
+        self,
+        data_dir: str = "data/demo/prepared",  # output folder of `fer prepare` (manifest.csv, clips/)
+        protocol: Protocol = "subject",  # frame (paper) | video | subject (honest default)
+        val_fraction: float = 0.15,  # share of groups (subjects, videos or frame segments)
+        test_fraction: float = 0.15,
+        num_folds: int | None = None,  # cross-validation folds over groups; None = one random split
+        fold: int = 0,
+        split_seed: int = 0,
+        segment_frames: int = 5,  # frame protocol: frames per randomly assigned segment
+        batch_size: int = 32,  # frames per device per step
+        eval_batch_size: int | None = None,  # defaults to batch_size
+        train_sampling: Sampling = Sampling(),
+        normalization: NormalizeMode = "unit",  # unit | standardize (per frame) | dataset (prepare.json stats)
+        augmentation: Augmentation = Augmentation(),  # off by default, as in the paper
+        loader: Literal["dali", "baseline"] = "dali",
+        device: Literal["auto", "cpu", "gpu"] = "auto",  # where DALI decodes and preprocesses
+        num_threads: int = 2,  # DALI CPU threads per rank
+        num_workers: int = 2,  # baseline DataLoader workers per rank
+        check_decode: bool = True,  # decode the first frame of every clip before training
+        seed: int = 0,  # shuffle seed (epoch e uses seed + e)
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if batch_size % train_sampling.sequence_length:
+            raise UserError(f"data.batch_size {batch_size} must be a multiple of "
+                            f"data.train_sampling.sequence_length {train_sampling.sequence_length}")
+        self.split_config = SplitConfig(protocol, val_fraction, test_fraction, split_seed, segment_frames,
+                                        num_folds, fold)
+        self.splits: dict[str, list[ClipRange]] = {}
+        self._loaders: dict[str, object] = {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="fer-dali-")
+
+    @property
+    def num_classes(self) -> int:
+        return len(CLASSES)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASSES
+
+    @property
+    def protocol(self) -> str:
+        return self.hparams.protocol
+
+    def prepare_splits(self) -> dict[str, list[ClipRange]]:
+        """Read and validate the manifest, then split it (no pipelines; cheap, usable without a trainer)."""
+        from lightning_fer.prepare import read_manifest
+
+        root = Path(self.hparams.data_dir)
+        manifest = read_manifest(root)
+        check_manifest_rows(manifest, root / "manifest.csv", root)
+        self.splits = make_splits(manifest, self.split_config, clip_root=str(root.resolve()))
+        return self.splits
+
+    def setup(self, stage: str) -> None:
+        if not self.splits:
+            self.prepare_splits()
+        needed = STAGE_NEEDS.get(stage, ("train", "val", "test"))
+        check_splits(self.splits, self.protocol, needed)
+        if self.hparams.check_decode:
+            check_clips_decode([r for s in needed for r in self.splits[s]])
+        if self.trainer is None or self.trainer.global_rank == 0:
+            print(describe(self.splits, self.protocol))
+        for split in needed:
+            if split not in self._loaders:
+                self._loaders[split] = self._make_loader(split)
+
+    def _ranks(self) -> tuple[int, int, int | None]:
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        device = self.hparams.device
+        on_gpu = device == "gpu" or (device == "auto" and torch.cuda.is_available()
+                                     and (trainer is None or trainer.strategy.root_device.type == "cuda"))
+        if not on_gpu:
+            return rank, world, None
+        root = trainer.strategy.root_device if trainer is not None else torch.device("cuda", 0)
+        return rank, world, root.index or 0
+
+    def normalization(self) -> Normalization:
+        mode = self.hparams.normalization
+        if mode != "dataset":
+            return Normalization(mode)
+        stats_path = Path(self.hparams.data_dir) / "prepare.json"
+        try:
+            stats = json.loads(stats_path.read_text())["stats"]
+            return Normalization("dataset", mean=float(stats["gray_mean"]), std=float(stats["gray_std"]))
+        except (OSError, KeyError, ValueError) as err:
+            raise UserError(f"{stats_path}: dataset normalization needs stats.gray_mean/gray_std ({err})") from err
+
+    def _make_loader(self, split: str):
+        train = split == "train"
+        hp = self.hparams
+        sampling = FrameSampling(**vars(hp.train_sampling)) if train else FrameSampling()
+        batch = hp.batch_size if train else (hp.eval_batch_size or hp.batch_size)
+        rank, world, device_id = self._ranks()
+        ranges = self.splits[split]
+        if hp.loader == "baseline":
+            from lightning_fer.data.baseline import BaselineFrameLoader, ClipFrameDataset
+
+            dataset = ClipFrameDataset(ranges, sampling, self.normalization(), shuffle=train, seed=hp.seed,
+                                       shard_id=rank, num_shards=world)
+            return BaselineFrameLoader(dataset, batch // sampling.sequence_length, train, hp.num_workers)
+        from dali_pipelines.loader import DaliFrameLoader
+
+        spec = PipelineSpec(
+            entries=[(r.clip, r.label, r.start, r.end) for r in ranges],
+            file_list=str(Path(self._tmp.name) / f"{split}-rank{rank}.txt"),
+            batch_size=batch // sampling.sequence_length, sampling=sampling, normalization=self.normalization(),
+            augmentation=hp.augmentation if train else Augmentation(), shuffle=train, seed=hp.seed,
+            shard_id=rank, num_shards=world, device_id=device_id, num_threads=hp.num_threads,
+        )
+        epoch_fn = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
+        return DaliFrameLoader(spec, train=train, epoch_fn=epoch_fn)
+
+    def train_dataloader(self):
+        return self._loaders["train"]
+
+    def val_dataloader(self):
+        return self._loaders["val"]
+
+    def test_dataloader(self):
+        return self._loaders["test"]

@@ -1,0 +1,46 @@
+"""wandb that never blocks: offline automatically without credentials; reports logged as tables/images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pytorch_lightning.loggers import WandbLogger
+
+
+def wandb_has_credentials() -> bool:
+    """An API key in the environment or a wandb entry in ~/.netrc (what `wandb login` writes)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        return "api.wandb.ai" in netrc.read_text()
+    except OSError:
+        return False
+
+
+class FERWandbLogger(WandbLogger):
+    """WandbLogger that goes offline (runs land in save_dir/wandb/offline-run-*, `wandb sync` uploads them
+    later) when no credentials exist or WANDB_MODE=offline, so a batch job never waits on a login prompt."""
+
+    def __init__(self, project: str = "lightning-fer", save_dir: str = "runs", offline: bool | None = None,
+                 **kwargs: Any) -> None:
+        if offline is None:
+            offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun") or not wandb_has_credentials()
+        if offline:
+            os.environ.setdefault("WANDB_MODE", "offline")
+        os.environ.setdefault("WANDB_SILENT", "true")
+        Path(save_dir).mkdir(parents=True, exist_ok=True)
+        super().__init__(project=project, save_dir=save_dir, offline=offline, **kwargs)
+
+
+def log_report(loggers: list, report) -> None:
+    """Send a Table 3 report and its confusion matrix to every wandb logger among ``loggers``."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            columns = [c.replace("\\", "/") for c in report.table_columns]
+            logger.log_table(key=f"{report.stage}/table3", columns=columns,
+                             data=[[str(v) for v in row] for row in report.table_rows])
+            logger.log_image(key=f"{report.stage}/confusion_matrix", images=[str(report.confusion_png)])
+            logger.log_metrics({f"{report.stage}/accuracy": report.metrics["accuracy"]})

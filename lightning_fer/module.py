@@ -45,8 +45,8 @@ class FERModule(pl.LightningModule):
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.optimizer_factory, self.scheduler_factory = optimizer, lr_scheduler
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.losses = nn.ModuleDict({s: MeanMetric() for s in ("train", "val", "test")})
-        self.eval_metrics = nn.ModuleDict({s: self._eval_collection(num_classes) for s in ("val", "test")})
+        self.losses = nn.ModuleDict({f"{s}_": MeanMetric() for s in ("train", "val", "test")})  # "train" is taken
+        self.eval_metrics = nn.ModuleDict({f"{s}_": self._eval_collection(num_classes) for s in ("val", "test")})
         self.class_names: tuple[str, ...] = tuple(str(i) for i in range(num_classes))
 
     @staticmethod
@@ -73,8 +73,8 @@ class FERModule(pl.LightningModule):
         frames, labels = batch
         logits = self(frames)
         loss = self.criterion(logits, labels)
-        self.losses[stage].update(loss.detach(), weight=labels.numel())
-        self.log(f"{stage}_loss", self.losses[stage], on_step=False, on_epoch=True, prog_bar=True,
+        self.losses[f"{stage}_"].update(loss.detach(), weight=labels.numel())
+        self.log(f"{stage}_loss", self.losses[f"{stage}_"], on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=labels.numel())
         preds = logits.argmax(dim=1)
         if stage == "train":
@@ -83,7 +83,7 @@ class FERModule(pl.LightningModule):
                      batch_size=labels.numel())
             self.log("train_loss_step", loss.detach(), on_step=True, on_epoch=False, batch_size=labels.numel())
         else:
-            self.eval_metrics[stage].update(preds, labels)
+            self.eval_metrics[f"{stage}_"].update(preds, labels)
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -100,11 +100,11 @@ class FERModule(pl.LightningModule):
         return torch.softmax(self(frames), dim=1)
 
     def _end_eval_epoch(self, stage: str) -> dict[str, torch.Tensor]:
-        results = self.eval_metrics[stage].compute()
+        results = self.eval_metrics[f"{stage}_"].compute()
         self.log(f"{stage}_acc", results["acc"], prog_bar=True)
         for name in ("precision", "recall", "f1"):
             self.log(f"{stage}_{name}_macro", results[name].mean())
-        self.eval_metrics[stage].reset()
+        self.eval_metrics[f"{stage}_"].reset()
         return results
 
     def on_validation_epoch_end(self) -> None:
@@ -119,7 +119,7 @@ class FERModule(pl.LightningModule):
             protocol = getattr(datamodule, "protocol", "unknown")
             run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
             report = write_eval_report(results["confmat"].cpu(), self.class_names, run_dir / "reports", "test",
-                                       protocol=protocol, loss=float(self.losses["test"].compute()),
+                                       protocol=protocol, loss=float(self.losses["test_"].compute()),
                                        checkpoint=getattr(self.trainer, "ckpt_path", None))
             print(report.markdown)
             from lightning_fer.loggers import log_report

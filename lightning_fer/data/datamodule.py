@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -24,15 +23,6 @@ from lightning_fer.data.validation import check_clips_decode, check_manifest_row
 from lightning_fer.errors import UserError
 
 STAGE_NEEDS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Training frame sampling (evaluation always reads every frame once)."""
-
-    sequence_length: int = 1  # consecutive runs per sample; frames per batch stay `batch_size`
-    stride: int = 1  # distance between frames of a run
-    step: int = 1  # a new run starts every `step` frames (step > 1 subsamples near-duplicate frames)
 
 
 class FERDataModule(pl.LightningDataModule):
@@ -50,7 +40,7 @@ class FERDataModule(pl.LightningDataModule):
         segment_frames: int = 5,  # frame protocol: frames per randomly assigned segment
         batch_size: int = 32,  # frames per device per step
         eval_batch_size: int | None = None,  # defaults to batch_size
-        train_sampling: Sampling = Sampling(),
+        train_sampling: FrameSampling = FrameSampling(),  # evaluation always reads every frame once
         normalization: NormalizeMode = "unit",  # unit | standardize (per frame) | dataset (prepare.json stats)
         augmentation: Augmentation = Augmentation(),  # off by default, as in the paper
         loader: Literal["dali", "baseline"] = "dali",
@@ -131,7 +121,7 @@ class FERDataModule(pl.LightningDataModule):
     def _make_loader(self, split: str):
         train = split == "train"
         hp = self.hparams
-        sampling = FrameSampling(**vars(hp.train_sampling)) if train else FrameSampling()
+        sampling = _as(FrameSampling, hp.train_sampling) if train else FrameSampling()
         batch = hp.batch_size if train else (hp.eval_batch_size or hp.batch_size)
         rank, world, device_id = self._ranks()
         ranges = self.splits[split]
@@ -147,7 +137,7 @@ class FERDataModule(pl.LightningDataModule):
             entries=[(r.clip, r.label, r.start, r.end) for r in ranges],
             file_list=str(Path(self._tmp.name) / f"{split}-rank{rank}.txt"),
             batch_size=batch // sampling.sequence_length, sampling=sampling, normalization=self.normalization(),
-            augmentation=hp.augmentation if train else Augmentation(), shuffle=train, seed=hp.seed,
+            augmentation=_as(Augmentation, hp.augmentation) if train else Augmentation(), shuffle=train, seed=hp.seed,
             shard_id=rank, num_shards=world, device_id=device_id, num_threads=hp.num_threads,
         )
         epoch_fn = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
@@ -161,3 +151,10 @@ class FERDataModule(pl.LightningDataModule):
 
     def test_dataloader(self):
         return self._loaders["test"]
+
+
+def _as(cls, value):
+    """Config values arrive as the dataclass, a dict or a Namespace depending on the caller."""
+    if isinstance(value, cls):
+        return value
+    return cls(**(value if isinstance(value, dict) else vars(value)))

@@ -1,0 +1,105 @@
+"""LightningCLI for `fer fit|validate|test`: YAML configs, the model/data link, run-directory conventions.
+
+- ``data.num_classes`` feeds ``model.num_classes`` (one source of truth).
+- The resolved config is saved into the run directory (``trainer.default_root_dir``).
+- ``fer test`` without ``--ckpt_path`` evaluates ``<default_root_dir>/checkpoints/best.ckpt``: the
+  checkpoint with the lowest validation loss, the paper's model selection.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
+
+from lightning_fer.data.datamodule import FERDataModule
+from lightning_fer.errors import UserError
+from lightning_fer.module import FERModule
+
+
+class FERCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.add_argument("--wandb", type=bool, default=False,
+                            help="also log to wandb (offline automatically without credentials)")
+        parser.add_argument("--wandb_project", type=str, default="lightning-fer")
+        parser.add_argument("--wandb_group", type=str | None, default=None,
+                            help="group runs, e.g. the trials of one tune experiment or the points of a study")
+
+    def instantiate_trainer(self, **kwargs):
+        """Default loggers write into the run directory: metrics.csv (+ wandb/) under default_root_dir."""
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        if config.trainer.get("logger") is None and "logger" not in kwargs:
+            from pytorch_lightning.loggers import CSVLogger
+
+            root = config.trainer.get("default_root_dir") or "runs/default"
+            loggers = [CSVLogger(save_dir=root, name="", version="")]
+            if config.get("wandb"):
+                from lightning_fer.loggers import FERWandbLogger
+
+                loggers.append(FERWandbLogger(project=config.get("wandb_project"), save_dir=root,
+                                              group=config.get("wandb_group"), name=Path(root).name))
+            kwargs["logger"] = loggers
+        return super().instantiate_trainer(**kwargs)
+
+    def before_test(self) -> None:
+        self._default_to_best_checkpoint()
+
+    def before_validate(self) -> None:
+        self._default_to_best_checkpoint()
+
+    def _default_to_best_checkpoint(self) -> None:
+        config = self.config[self.subcommand]
+        if config.get("ckpt_path"):
+            return
+        best = Path(self.trainer.default_root_dir) / "checkpoints" / "best.ckpt"
+        if not best.is_file():
+            raise UserError(f"no --ckpt_path given and {best} does not exist: train first (fer fit) "
+                            "or pass --ckpt_path")
+        config["ckpt_path"] = str(best)
+        print(f"evaluating the lowest-val_loss checkpoint {best}")
+
+    def test_best_after_fit(self) -> None:
+        """Used by `fer demo`: test the best checkpoint of the fit that just ran."""
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path="best")
+
+
+class RunDirSaveConfig(SaveConfigCallback):
+    """Save the resolved config as <default_root_dir>/config.yaml (overwritten on rerun/resume)."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if trainer.log_dir is None:
+            return
+        super().setup(trainer, pl_module, stage)
+
+
+def make_cli(args: Sequence[str], run: bool = True) -> FERCLI:
+    os.environ.setdefault("WANDB_SILENT", "true")
+    return FERCLI(
+        FERModule, FERDataModule,
+        args=list(args), run=run,
+        save_config_callback=SaveConfigCallback,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"parser_mode": "omegaconf"} if _has_omegaconf() else None,
+        auto_configure_optimizers=False,
+    )
+
+
+def run_lightning_cli(argv: Sequence[str]) -> int:
+    try:
+        make_cli(argv)
+    except UserError as err:
+        print(f"fer {argv[0]}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _has_omegaconf() -> bool:
+    try:
+        import omegaconf  # noqa: F401
+    except ImportError:
+        return False
+    return True

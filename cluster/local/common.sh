@@ -19,9 +19,16 @@ FER_RAY_AGENT_PORT="${FER_RAY_AGENT_PORT:-28266}"
 log() { echo "[fer-cluster] $*"; }
 die() { echo "[fer-cluster] error: $*" >&2; exit 1; }
 
-# pid_alive FILE: true when FILE names a running process.
+# pid_alive FILE: true when FILE names a running process (a zombie awaiting its reaper does not count).
 pid_alive() {
-    [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null
+    [[ -s "$1" ]] || return 1
+    alive_pids "$(cat "$1")" | grep -q .
+}
+
+# alive_pids PID...: those of the PIDs that run and are not zombies.
+alive_pids() {
+    [[ $# -gt 0 ]] || return 0
+    ps -o pid=,stat= -p "$(IFS=,; echo "$*")" 2>/dev/null | awk '$2 !~ /^Z/ {print $1}'
 }
 
 # stop_pidfile NAME FILE: TERM the process in FILE, wait up to 10 s, then KILL; remove FILE.
@@ -35,10 +42,10 @@ stop_pidfile() {
     pid="$(cat "$file")"
     kill -TERM "$pid"
     for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
+        alive_pids "$pid" | grep -q . || break
         sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive_pids "$pid" | grep -q .; then
         log "$name: pid $pid ignored SIGTERM, sending SIGKILL"
         kill -KILL "$pid"
     fi

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Start a local Ray head with the dashboard (needed by `ray job submit`) on its own ports and temp dir, so it
+# never meets another Ray on this machine; ray_down.sh stops exactly this one.
+#
+#   cluster/local/ray_up.sh
+#   ray job submit --address "$(cat /tmp/fer-ray/dashboard_url)" --working-dir . -- fer fit --config ...
+#   cluster/local/ray_down.sh
+#
+# Writes $FER_RAY_DIR/address (GCS host:port, for RAY_ADDRESS / ray.init) and $FER_RAY_DIR/dashboard_url.
+# Running it twice is fine: a head that is still alive is left alone.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+ray="$(ray_bin)"
+# Job entrypoints inherit the head's environment: put this ray's venv first so `fer` and `python` resolve to it.
+export PATH="$(dirname "$ray"):$PATH"
+export RAY_USAGE_STATS_ENABLED=0
+mkdir -p "$FER_RAY_DIR"
+pidfile="$FER_RAY_DIR/ray.pid"
+address="127.0.0.1:$FER_RAY_PORT"
+dashboard="http://127.0.0.1:$FER_RAY_DASHBOARD_PORT"
+
+if pid_alive "$pidfile"; then
+    log "Ray head already running (pid $(cat "$pidfile")) at $address, dashboard $dashboard"
+    exit 0
+fi
+# `ray start --block` stays in the foreground as the parent of the head's processes; setsid gives it a process
+# group of its own, which ray_down.sh signals as a whole.
+setsid "$ray" start --head --block --disable-usage-stats \
+    --node-ip-address=127.0.0.1 --port="$FER_RAY_PORT" \
+    --include-dashboard=true --dashboard-host=127.0.0.1 --dashboard-port="$FER_RAY_DASHBOARD_PORT" \
+    --ray-client-server-port="$FER_RAY_CLIENT_PORT" --dashboard-agent-listen-port="$FER_RAY_AGENT_PORT" \
+    --temp-dir="$FER_RAY_DIR/tmp" ${FER_RAY_NUM_CPUS:+--num-cpus="$FER_RAY_NUM_CPUS"} \
+    >"$FER_RAY_DIR/ray-start.log" 2>&1 </dev/null &
+echo $! >"$pidfile"
+log "Ray head starting (pid $(cat "$pidfile")), log $FER_RAY_DIR/ray-start.log"
+
+# Ready when the job server answers: that needs the GCS, the dashboard and its agent.
+for _ in $(seq 120); do
+    if ! pid_alive "$pidfile"; then
+        tail -n 30 "$FER_RAY_DIR/ray-start.log" >&2 || true
+        rm -f "$pidfile"
+        die "Ray head exited during start-up"
+    fi
+    if RAY_ADDRESS="$dashboard" "$ray" job list >/dev/null 2>&1; then
+        echo "$address" >"$FER_RAY_DIR/address"
+        echo "$dashboard" >"$FER_RAY_DIR/dashboard_url"
+        log "Ray head up: address $address, dashboard and job server $dashboard, temp dir $FER_RAY_DIR/tmp"
+        exit 0
+    fi
+    sleep 1
+done
+tail -n 30 "$FER_RAY_DIR/ray-start.log" >&2 || true
+die "Ray dashboard $dashboard not answering after 120 s (ray_down.sh cleans up)"

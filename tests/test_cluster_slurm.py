@@ -1,0 +1,144 @@
+"""A real single-node SLURM (cluster/local/slurm_up.sh) running jobs submitted through the `fer submit` machinery.
+
+The cluster gets its own state dir and ports, so a developer's `slurm_up.sh` cluster is left alone; it is stopped
+at the end of the session and its daemons must be gone. Run: pytest -m slow tests/test_cluster_slurm.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from lightning_fer.cli import main
+from lightning_fer.cluster.jobs import BatchScript, prepare_scripts, ray_script, run_script
+from lightning_fer.cluster.resources import Resources
+from lightning_fer.cluster.slurm import JobResult, job_records, wait_for_job
+from lightning_fer.cluster.submit import submit_plan
+
+pytestmark = pytest.mark.slow
+LOCAL = Path(__file__).resolve().parents[1] / "cluster" / "local"
+PY = sys.executable
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[Path]:
+    """Start munge + slurmctld + slurmd on test ports; point SLURM_CONF at them; stop exactly those at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("starting SLURM daemons needs root (cluster/local/slurm_up.sh)")
+    state = Path(tempfile.mkdtemp(prefix="fer-slurm-test-"))  # under /tmp: munge must reach its socket dir
+    env = {**os.environ, "FER_SLURM_DIR": str(state), "FER_SLURMCTLD_PORT": "16817", "FER_SLURMD_PORT": "16818"}
+    start = time.monotonic()
+    subprocess.run([str(LOCAL / "slurm_up.sh")], env=env, check=True)
+    print(f"\nSLURM up in {time.monotonic() - start:.1f} s (packages already installed or not)")
+    pids = {name: (state / "run" / f"{name}.pid").read_text().strip() for name in ("munged", "slurmctld", "slurmd")}
+    old_conf = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(state / "etc" / "slurm.conf")
+    try:
+        yield state
+    finally:
+        if old_conf is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old_conf
+        subprocess.run([str(LOCAL / "slurm_down.sh")], env=env, check=True)
+        ps = ["ps", "-o", "pid=,stat=", "-p", ",".join(pids.values())]
+        alive = subprocess.run(ps, capture_output=True, text=True)
+        running = [line for line in alive.stdout.splitlines() if not line.split()[1].startswith("Z")]
+        shutil.rmtree(state, ignore_errors=True)
+        assert not running, f"daemons still running after slurm_down.sh: {running} of {pids}"
+
+
+def submit_and_wait(plan: Sequence[BatchScript], timeout: float = 300) -> list[JobResult]:
+    """Submit a plan through fer submit's machinery and wait for every job; the helper other SLURM tests reuse."""
+    return [wait_for_job(job_id, timeout=timeout, poll=0.5) for job_id in submit_plan(plan)]
+
+
+def scontrol_fields(job_id: str) -> dict[str, str]:
+    """JobState, ExitCode, ... of a single job straight from `scontrol show job`."""
+    (record,) = job_records(job_id)
+    return record
+
+
+def test_two_task_srun_job_round_trip(slurm_cluster: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "ranks"
+    out.mkdir()
+    code = (f"import os; rank = os.environ['SLURM_PROCID']; "
+            f"open(os.path.join({str(out)!r}, 'rank' + rank), 'w').write(os.environ['SLURM_NTASKS'])")
+    start = time.monotonic()
+    rc = main(["submit", "run", "--tasks-per-node", "2", "--time", "00:05:00", "--job-name", "fer-ranks",
+               "--log-dir", str(tmp_path / "logs"), "--wait", "--", PY, "-c", code])
+    elapsed = time.monotonic() - start
+    printed = capsys.readouterr().out
+    print(f"2-task job round trip (submit, run, scontrol COMPLETED): {elapsed:.1f} s")
+    assert rc == 0, printed
+    job_id = printed.split("submitted run job ")[1].split()[0]
+    fields = scontrol_fields(job_id)
+    assert fields["JobState"] == "COMPLETED" and fields["ExitCode"] == "0:0" and fields["NumTasks"] == "2"
+    assert sorted(p.name for p in out.iterdir()) == ["rank0", "rank1"]
+    assert {p.read_text() for p in out.iterdir()} == {"2"}
+    assert (tmp_path / "logs" / f"fer-ranks-{job_id}.out").exists()
+
+
+def test_failing_job_returns_its_exit_code(slurm_cluster: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["submit", "run", "--log-dir", str(tmp_path), "--wait", "--", PY, "-c", "raise SystemExit(3)"])
+    job_id = capsys.readouterr().out.split("submitted run job ")[1].split()[0]
+    assert rc == 3
+    fields = scontrol_fields(job_id)
+    assert fields["JobState"] == "FAILED" and fields["ExitCode"] == "3:0"
+
+
+def test_afterok_dependency_runs_in_order_and_cancels_on_failure(slurm_cluster: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    res = Resources(log_dir=str(tmp_path / "logs"), time="00:05:00")
+    # The dependent job proves it ran after its dependency by reading what the dependency wrote.
+    ok = [run_script(res, [PY, "-c", f"import time; time.sleep(2); open({str(first)!r}, 'w').write('1')"]),
+          run_script(res, [PY, "-c", f"open({str(second)!r}, 'w').write(open({str(first)!r}).read())"])]
+    ok[1].after_ok = 0
+    results = submit_and_wait(ok)
+    assert [r.state for r in results] == ["COMPLETED", "COMPLETED"] and second.read_text() == "1"
+
+    failing = [run_script(res, [PY, "-c", "raise SystemExit(1)"]), run_script(res, ["true"])]
+    failing[1].after_ok = 0
+    first_result, second_result = submit_and_wait(failing)
+    assert first_result.state == "FAILED" and second_result.state == "CANCELLED"
+
+
+def test_prepare_array_and_merge_on_synthetic_videos(slurm_cluster: Path, tmp_path: Path) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "faces"
+    subprocess.run([PY, "-m", "lightning_fer.cli", "synth", str(raw), "--children", "2", "--videos-per-class", "1",
+                    "--seconds", "1", "--workers", "2"], check=True, capture_output=True)
+    plan = prepare_scripts(Resources(log_dir=str(tmp_path / "logs"), time="00:10:00", job_name="fer-crop"),
+                           str(raw / "videos"), str(out), array=2, extra_args=["--workers", "1", "--no-progress"])
+    start = time.monotonic()
+    array_result, merge_result = submit_and_wait(plan, timeout=600)
+    print(f"2-task crop array + merge: {time.monotonic() - start:.1f} s")
+    logs = "\n".join(p.read_text() for p in sorted((tmp_path / "logs").glob("*.out")))
+    assert (array_result.state, merge_result.state) == ("COMPLETED", "COMPLETED"), logs
+    assert "crop shard 0 of 2" in logs and "crop shard 1 of 2" in logs
+    manifest = out / "manifest.csv"
+    assert manifest.exists(), logs
+    assert len(manifest.read_text().splitlines()) > 1
+
+
+def test_ray_cluster_inside_a_slurm_job(slurm_cluster: Path, tmp_path: Path) -> None:
+    result_file = tmp_path / "ray.txt"
+    driver = (f"{PY} -c \"import os, ray; ray.init(); "
+              f"n = ray.get(ray.remote(lambda: len(ray.nodes())).remote()); "
+              f"open({str(result_file)!r}, 'w').write(f'{{n}} ' + os.environ['RAY_ADDRESS'])\"")
+    res = Resources(cpus_per_task=2, mem="6G", time="00:10:00", job_name="fer-ray", log_dir=str(tmp_path / "logs"))
+    (result,) = submit_and_wait([ray_script(res, driver)], timeout=300)
+    log = "\n".join(p.read_text() for p in (tmp_path / "logs").glob("*.out"))
+    assert result.state == "COMPLETED", log
+    nodes, address = result_file.read_text().split()
+    assert nodes == "1" and address.endswith(f":{20000 + (int(result.job_id) % 2000) * 10}")
+    time.sleep(2)  # SLURM ends the Ray step when the batch script exits
+    leftover = subprocess.run(["pgrep", "-f", f"/tmp/ray-{result.job_id}"], capture_output=True, text=True).stdout
+    assert not leftover.strip(), f"Ray processes of job {result.job_id} survived it: {leftover}"

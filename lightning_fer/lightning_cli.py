@@ -36,7 +36,8 @@ class FERCLI(LightningCLI):
             from pytorch_lightning.loggers import CSVLogger
 
             root = config.trainer.get("default_root_dir") or "runs/default"
-            loggers = [CSVLogger(save_dir=root, name="", version="")]
+            # fit logs to <root>/metrics.csv; test/validate to <root>/<subcommand>/ so they never overwrite it
+            loggers = [CSVLogger(save_dir=root, name="", version="" if self.subcommand == "fit" else self.subcommand)]
             if config.get("wandb"):
                 from lightning_fer.loggers import FERWandbLogger
 
@@ -53,14 +54,14 @@ class FERCLI(LightningCLI):
 
     def _default_to_best_checkpoint(self) -> None:
         config = self.config[self.subcommand]
-        if config.get("ckpt_path"):
-            return
-        best = Path(self.trainer.default_root_dir) / "checkpoints" / "best.ckpt"
-        if not best.is_file():
-            raise UserError(f"no --ckpt_path given and {best} does not exist: train first (fer fit) "
-                            "or pass --ckpt_path")
-        config["ckpt_path"] = str(best)
-        print(f"evaluating the lowest-val_loss checkpoint {best}")
+        if not config.get("ckpt_path"):
+            best = Path(self.trainer.default_root_dir) / "checkpoints" / "best.ckpt"
+            if not best.is_file():
+                raise UserError(f"no --ckpt_path given and {best} does not exist: train first (fer fit) "
+                                "or pass --ckpt_path")
+            config["ckpt_path"] = str(best)
+            print(f"evaluating the lowest-val_loss checkpoint {best}")
+        self.model.evaluated_checkpoint = str(config["ckpt_path"])
 
     def test_best_after_fit(self) -> None:
         """Used by `fer demo`: test the best checkpoint of the fit that just ran."""

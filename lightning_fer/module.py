@@ -48,6 +48,7 @@ class FERModule(pl.LightningModule):
         self.losses = nn.ModuleDict({f"{s}_": MeanMetric() for s in ("train", "val", "test")})  # "train" is taken
         self.eval_metrics = nn.ModuleDict({f"{s}_": self._eval_collection(num_classes) for s in ("val", "test")})
         self.class_names: tuple[str, ...] = tuple(str(i) for i in range(num_classes))
+        self.evaluated_checkpoint: str | None = None  # set by the CLI for the report
 
     @staticmethod
     def _eval_collection(num_classes: int) -> MetricCollection:
@@ -117,10 +118,10 @@ class FERModule(pl.LightningModule):
 
             datamodule = getattr(self.trainer, "datamodule", None)
             protocol = getattr(datamodule, "protocol", "unknown")
-            run_dir = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+            run_dir = Path(self.trainer.default_root_dir)
             report = write_eval_report(results["confmat"].cpu(), self.class_names, run_dir / "reports", "test",
                                        protocol=protocol, loss=float(self.losses["test_"].compute()),
-                                       checkpoint=getattr(self.trainer, "ckpt_path", None))
+                                       checkpoint=self.evaluated_checkpoint or self.trainer.ckpt_path)
             print(report.markdown)
             from lightning_fer.loggers import log_report
 

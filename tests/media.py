@@ -40,3 +40,41 @@ def place(src: Path, dst: Path) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
     return dst
+
+
+def mjpeg_avi(media: Path, path: Path, frames: int) -> Path:
+    """The first frames of single_face.mp4 as an MJPG .avi written by OpenCV (a common camera format)."""
+    import cv2
+
+    from lightning_fer.video_io import iter_frames
+
+    writer = None
+    for index, frame in enumerate(iter_frames(media / "single_face.mp4")):
+        if index >= frames:
+            break
+        if writer is None:
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (frame.shape[1], frame.shape[0]))
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def corrupt_copy(src: Path, dst: Path, truncate: bool) -> Path:
+    """A real video cut in half (``truncate``) or with random bytes over its middle."""
+    data = bytearray(src.read_bytes())
+    if truncate:
+        data = data[: len(data) // 2]
+    else:
+        middle = len(data) // 2
+        data[middle:middle + 20000] = np.random.default_rng(1).integers(0, 255, 20000, dtype=np.uint8).tobytes()
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def large_image(media: Path, path: Path, side: int = 4000) -> Path:
+    """single_face.jpg upscaled to a ``side`` x ``side`` JPEG (a very large frame)."""
+    import cv2
+
+    image = cv2.imread(str(media / "single_face.jpg"))
+    cv2.imwrite(str(path), cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR))
+    return path

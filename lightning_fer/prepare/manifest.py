@@ -78,6 +78,9 @@ def gray_stats(sums: list[float]) -> dict[str, float]:
 def write_outputs(out: Path, frame: pd.DataFrame, params: dict, params_id: str, sums: list[float],
                   summary: PrepareSummary) -> None:
     """The final files of a run: manifest.csv, failures.csv and prepare.json (written last)."""
+    for name in ("manifest.csv", "failures.csv", "prepare.json"):  # temp files of a killed run
+        for stale in out.glob(f".{name}.tmp-*"):
+            stale.unlink(missing_ok=True)
     write_csv(frame, out / "manifest.csv")
     failures = pd.DataFrame([vars(f) for f in summary.failures], columns=["source", "reason", "detail"])
     write_csv(failures, out / "failures.csv")

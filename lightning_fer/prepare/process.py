@@ -28,6 +28,7 @@ from lightning_fer.prepare.track import track_boxes
 from lightning_fer.video_io import IMAGE_SUFFIXES, VideoReadError, VideoWriter, iter_frames
 
 IMAGE_FPS = 25.0  # a still image becomes a one-frame clip at LIRIS-CSE's frame rate
+TRUNCATED_SHARE = 0.9  # fewer decoded frames than this share of the stated count: truncated (counts are inexact)
 
 
 class ItemFailure(Exception):
@@ -84,12 +85,13 @@ def _finished(item: Item, params: PrepareParams, out: Path) -> ItemResult | None
     return None
 
 
-def _fps(path: Path) -> float:
+def _stream_facts(path: Path) -> tuple[float, int]:
+    """Frame rate and the frame count the container states (0 when it states none)."""
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return IMAGE_FPS
+        return IMAGE_FPS, 1
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        return float(stream.average_rate or stream.guessed_rate or IMAGE_FPS)
+        return float(stream.average_rate or stream.guessed_rate or IMAGE_FPS), int(stream.frames or 0)
 
 
 def _frames(path: Path, params: PrepareParams):
@@ -123,7 +125,7 @@ def _produce(item: Item, params: PrepareParams, out: Path) -> ItemResult:
     counter = [0]
     try:
         track = track_boxes(_checked(_frames(item.source, params), item.source, params, counter), _detector(params))
-        fps = _fps(item.source)
+        fps, stated = _stream_facts(item.source)
     except VideoReadError as err:
         where = f" after {counter[0]} frames" if counter[0] else ""
         detail = str(err).replace(f"{item.source}: ", "").replace(f": '{item.source}'", "")
@@ -131,6 +133,8 @@ def _produce(item: Item, params: PrepareParams, out: Path) -> ItemResult:
     decoded = counter[0]
     if decoded == 0:
         raise ItemFailure("no frames", "no video frames decoded")
+    if decoded < TRUNCATED_SHARE * stated and not (params.max_frames and decoded == params.max_frames):
+        raise ItemFailure("truncated", f"decoded {decoded} of the {stated} frames the container states")
     if not track.found.any():
         raise ItemFailure("no face", f"no face found in {decoded} frames")
     kept = track.kept
@@ -175,8 +179,9 @@ def process_item(item: Item, params: PrepareParams, out: str | Path) -> ItemResu
         return done
     clips = out / "clips"
     clips.mkdir(parents=True, exist_ok=True)
-    for stale in clips.glob(f".{glob.escape(item.video_id)}.partial-*"):  # left by a killed run; this item is ours now
-        stale.unlink(missing_ok=True)
+    for pattern in (".{}.partial-*", ".{}.json.tmp-*"):  # left by a killed run; this item is ours now
+        for stale in clips.glob(pattern.format(glob.escape(item.video_id))):
+            stale.unlink(missing_ok=True)
     sidecar_path(out, item.video_id).unlink(missing_ok=True)
     try:
         result = _produce(item, params, out)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from pathlib import Path
 
@@ -35,14 +37,26 @@ def default_workers() -> int:
 
 
 def _results(items: list[Item], params: PrepareParams, out: Path, workers: int) -> Iterator[ItemResult]:
+    """Results in completion order; a crashed worker process turns its unfinished items into failures."""
     work = partial(process_item, params=params, out=out)
     if workers <= 1 or len(items) <= 1:
         _init_worker()
         yield from map(work, items)
         return
     context = multiprocessing.get_context("spawn")  # no fork of a parent that may hold threads
-    with context.Pool(min(workers, len(items)), initializer=_init_worker) as pool:
-        yield from pool.imap_unordered(work, items, chunksize=1)
+    with ProcessPoolExecutor(min(workers, len(items)), mp_context=context, initializer=_init_worker) as pool:
+        futures = {pool.submit(work, item): item for item in items}
+        try:
+            for future in as_completed(futures):
+                item = futures[future]
+                try:
+                    yield future.result()
+                except BrokenProcessPool as err:
+                    yield ItemResult(item.video_id, str(item.source), reason="worker died",
+                                     detail=f"a worker process ended abruptly (out of memory?): {err}")
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def run_prepare(root: str | Path, out: str | Path, params: PrepareParams | None = None, workers: int | None = None,

@@ -46,6 +46,20 @@ class FERCLI(LightningCLI):
             kwargs["logger"] = loggers
         return super().instantiate_trainer(**kwargs)
 
+    def before_fit(self) -> None:
+        """A SLURM requeue resumes from the newest state: `hpc_ckpt_N.ckpt` (saved on SIGUSR1) beats an older last.ckpt.
+
+        Lightning itself reads hpc_ckpt_N only when no ckpt_path is given, and `fer submit train` passes
+        `--ckpt_path last`; `last` with no checkpoint at all still starts fresh (Lightning warns).
+        """
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") == "last":
+            newer = newer_hpc_checkpoint(Path(self.trainer.default_root_dir))
+            if newer is not None:
+                config["ckpt_path"] = str(newer)
+                if self.trainer.is_global_zero:
+                    print(f"resuming from {newer} (the SLURM requeue checkpoint, newer than last.ckpt)")
+
     def before_test(self) -> None:
         self._default_to_best_checkpoint()
 
@@ -66,6 +80,16 @@ class FERCLI(LightningCLI):
     def test_best_after_fit(self) -> None:
         """Used by `fer demo`: test the best checkpoint of the fit that just ran."""
         self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path="best")
+
+
+def newer_hpc_checkpoint(root: Path) -> Path | None:
+    """The highest-numbered ``<root>/hpc_ckpt_N.ckpt`` if it is newer than every ``<root>/checkpoints/last*.ckpt``."""
+    hpc = [p for p in root.glob("hpc_ckpt_*.ckpt") if p.stem.removeprefix("hpc_ckpt_").isdigit()]
+    if not hpc:
+        return None
+    newest = max(hpc, key=lambda p: int(p.stem.removeprefix("hpc_ckpt_")))
+    last = [p.stat().st_mtime for p in (root / "checkpoints").glob("last*.ckpt")]
+    return newest if all(newest.stat().st_mtime > mtime for mtime in last) else None
 
 
 class RunDirSaveConfig(SaveConfigCallback):

@@ -100,7 +100,7 @@ def _assign(items: list[ClipRange], groups: list[str], config: SplitConfig) -> d
 
 def _count(fraction: float, total: int, at_most: int) -> int:
     """Groups for a fraction: at least one when the fraction is positive, never all of them."""
-    if fraction <= 0:
+    if fraction <= 0 or at_most <= 0:
         return 0
     return max(1, min(at_most, round(fraction * total)))
 

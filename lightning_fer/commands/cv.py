@@ -1,0 +1,75 @@
+"""`fer cv`: k-fold or leave-one-subject-out cross-validation: fit + test per fold, mean and std over folds.
+
+Each fold is a normal run (`fer fit` then `fer test` on its best checkpoint) in <run-dir>/fold_<i>;
+the summary (cv_summary.json / .md) states the protocol and every fold's accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("cv", help="cross-validation over subjects/videos (k-fold or leave-one-out)")
+    parser.add_argument("--config", required=True, help="LightningCLI config (as for fer fit)")
+    parser.add_argument("--folds", default="loso",
+                        help="number of folds, or 'loso' for one fold per group (leave-one-subject-out)")
+    parser.add_argument("--run-dir", default="runs/cv", help="folds land in RUN_DIR/fold_<i>")
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="-- then LightningCLI flags for every fold")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lightning_fer.errors import UserError
+    from lightning_fer.lightning_cli import make_cli, run_lightning_cli
+
+    overrides = [o for o in args.overrides if o != "--"]
+    base = ["--config", args.config, *overrides]
+    if args.folds == "loso":
+        cli = make_cli(["fit", *base], run=False)
+        manifest_groups = cli.datamodule.prepare_splits()
+        key = "subject" if cli.datamodule.protocol == "subject" else "video_id"
+        folds = len({getattr(r, key) for stage in manifest_groups.values() for r in stage})
+    else:
+        try:
+            folds = int(args.folds)
+        except ValueError:
+            raise UserError(f"--folds {args.folds!r}: expected a number or 'loso'") from None
+    if folds < 2:
+        raise UserError(f"cross-validation needs at least 2 folds, got {folds}")
+    run_dir = Path(args.run_dir)
+    results = []
+    for fold in range(folds):
+        fold_dir = run_dir / f"fold_{fold}"
+        common = [*base, "--data.num_folds", str(folds), "--data.fold", str(fold),
+                  "--trainer.default_root_dir", str(fold_dir)]
+        print(f"== fold {fold + 1}/{folds} -> {fold_dir}")
+        for sub in ("fit", "test"):
+            if (code := run_lightning_cli([sub, *common])) != 0:
+                return code
+        results.append(json.loads((fold_dir / "reports" / "test_metrics.json").read_text()))
+    summary = summarize(results)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "cv_summary.json").write_text(json.dumps(summary, indent=2))
+    (run_dir / "cv_summary.md").write_text(summary["markdown"])
+    print(summary["markdown"])
+    return 0
+
+
+def summarize(results: list[dict]) -> dict:
+    """Mean and sample std of per-fold test accuracy (and loss), with the protocol they were measured under."""
+    accs = [r["accuracy"] for r in results]
+    losses = [r["loss"] for r in results if r.get("loss") is not None]
+    protocol = results[0]["protocol"] if results else "unknown"
+    std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    lines = [f"### cross-validation - protocol `{protocol}` - {len(accs)} folds",
+             f"test accuracy {statistics.mean(accs) * 100:.2f}% +- {std * 100:.2f}% (mean +- std over folds)", "",
+             "| fold | accuracy (%) | loss | frames |", "|---|---|---|---|"]
+    lines += [f"| {i} | {r['accuracy'] * 100:.2f} | {r.get('loss') or float('nan'):.4f} | {r['frames']} |"
+              for i, r in enumerate(results)]
+    return {"protocol": protocol, "folds": len(accs), "accuracy_mean": statistics.mean(accs), "accuracy_std": std,
+            "loss_mean": statistics.mean(losses) if losses else None, "per_fold": results,
+            "markdown": "\n".join(lines) + "\n"}

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(DALI)
 DEMO_DIR ?= data/demo
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-all lint format bench clean
+.PHONY: help venv demo test test-slow test-all lint format bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ demo: $(STAMP)  ## run the whole pipeline on the embedded synthetic demo dataset
 
 test: $(STAMP)  ## the fast test suite (no `slow`, `gpu` auto-skipped without CUDA)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)  ## only the `slow` tests (real SLURM/Ray daemons, multi-process DDP); .ci/run runs them
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test-all: $(STAMP)  ## every test including `slow` ones (cluster daemons, multi-process training)
 	$(PY) -m pytest $(PYTEST_ARGS)

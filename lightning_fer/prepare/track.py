@@ -50,33 +50,32 @@ def naive_boxes(frames: Iterable[np.ndarray], detector: HaarFaceDetector) -> np.
 def detect_sparse(frames: Iterable[np.ndarray], detector: HaarFaceDetector, every: int) -> np.ndarray:
     """Raw boxes from detecting every ``every``-th frame (and the last) with interpolation between."""
     rows: list[np.ndarray] = []
-    pending: list[np.ndarray] = []  # gray frames after the last keyframe
+    pending: list[np.ndarray] = []  # frames after the last keyframe (converted to gray only if re-detected)
     last_key: np.ndarray | None = None
     for index, frame in enumerate(frames):
-        gray = _gray(frame)
         if index % every:
-            pending.append(gray)
+            pending.append(frame)
             continue
-        key = _as_row(detector.detect_gray(gray))
+        key = _as_row(detector.detect_gray(_gray(frame)))
         if last_key is not None:
             rows.extend(_fill(pending, last_key, key, detector))
         rows.append(key)
         pending, last_key = [], key
     if pending:  # the tail: the last frame becomes a keyframe
-        key = _as_row(detector.detect_gray(pending.pop()))
+        key = _as_row(detector.detect_gray(_gray(pending.pop())))
         rows.extend(_fill(pending, last_key, key, detector))
         rows.append(key)
     return np.array(rows).reshape(-1, 4)
 
 
-def _fill(grays: list[np.ndarray], start: np.ndarray, end: np.ndarray, detector: HaarFaceDetector) -> list:
-    if not grays:
+def _fill(frames: list[np.ndarray], start: np.ndarray, end: np.ndarray, detector: HaarFaceDetector) -> list:
+    if not frames:
         return []
     both = not (np.isnan(start[0]) or np.isnan(end[0]))
     if both and iou(start, end) >= REFINE_IOU:
-        steps = np.arange(1, len(grays) + 1) / (len(grays) + 1)
+        steps = np.arange(1, len(frames) + 1) / (len(frames) + 1)
         return list(start + steps[:, None] * (end - start))
-    return [_as_row(detector.detect_gray(gray)) for gray in grays]
+    return [_as_row(detector.detect_gray(_gray(frame))) for frame in frames]
 
 
 def smooth_boxes(boxes: np.ndarray, window: int) -> np.ndarray:

@@ -1,0 +1,158 @@
+"""Load a `fer fit` checkpoint safely and recover what inference needs from it.
+
+``torch.load(weights_only=True)`` refuses to run arbitrary pickled code from an untrusted file; the
+few non-tensor types a Lightning checkpoint of this project may hold are allow-listed explicitly.
+The checkpoint also carries the data module's hyperparameters: ``data_dir`` leads to the crop pass's
+``prepare.json`` (the Haar parameters and gray statistics), ``normalization`` to the preprocessing.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+
+from dali_pipelines.reference import Normalization
+from lightning_fer.classes import CLASSES
+from lightning_fer.errors import UserError
+from lightning_fer.prepare.params import PrepareParams
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything besides the weights that inference must match with training."""
+
+    classes: tuple[str, ...] = CLASSES
+    normalization: Normalization = Normalization()
+    params: PrepareParams = PrepareParams()
+    hidden_size: int = 512
+    params_source: str = "defaults"  # where the Haar parameters came from (shown to the user)
+    model_hparams: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        norm = self.normalization
+        return json.dumps({"classes": list(self.classes), "hidden_size": self.hidden_size,
+                           "normalization": {"mode": norm.mode, "mean": norm.mean, "std": norm.std, "eps": norm.eps},
+                           "params": self.params.to_dict(), "params_source": self.params_source})
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        info = json.loads(text)
+        return cls(classes=tuple(info["classes"]), normalization=Normalization(**info["normalization"]),
+                   params=_params_from(info["params"]), hidden_size=int(info["hidden_size"]),
+                   params_source=info.get("params_source", "exported model"))
+
+    def with_overrides(self, **overrides: object) -> ModelSpec:
+        """A copy whose Haar parameters take the given non-None values (command-line overrides)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if not given:
+            return self
+        try:
+            return replace(self, params=replace(self.params, **given), params_source=self.params_source + " + options")
+        except ValueError as err:
+            raise UserError(str(err)) from err
+
+
+def _allowed_globals() -> list:
+    """Types a checkpoint of this project may pickle besides tensors and containers."""
+    from dali_pipelines.pipelines import Augmentation, FrameSampling
+
+    members = (getattr(torch.optim, name) for name in dir(torch.optim))
+    optimizers = [m for m in members if isinstance(m, type) and issubclass(m, torch.optim.Optimizer)]
+    return [FrameSampling, Augmentation, Normalization, *optimizers]
+
+
+def load_checkpoint_dict(path: str | Path) -> dict:
+    """The checkpoint as a dict of tensors and plain values; UserError for a missing, corrupt or unsafe file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        with torch.serialization.safe_globals(_allowed_globals()):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "unpickling failed"
+        raise UserError(f"{path}: not a loadable checkpoint or refused as unsafe ({first[:300]})") from err
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise UserError(f"{path}: corrupt or truncated checkpoint ({str(err).splitlines()[0][:300]})") from err
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+        raise UserError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    return checkpoint
+
+
+def spec_from_checkpoint(checkpoint: dict, path: str | Path = "checkpoint") -> ModelSpec:
+    """Classes, normalization and Haar parameters as training used them (defaults where unrecorded)."""
+    model_hp = dict(checkpoint.get("hyper_parameters") or {})
+    data_hp = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    num_classes = int(model_hp.get("num_classes", len(CLASSES)))
+    if num_classes != len(CLASSES):
+        raise UserError(f"{path}: a model with {num_classes} classes; this project predicts {len(CLASSES)}")
+    info, source = _prepare_info(data_hp.get("data_dir"))
+    mode = data_hp.get("normalization", "unit")
+    if mode == "dataset":
+        stats = (info or {}).get("stats") or {}
+        if "gray_mean" not in stats or "gray_std" not in stats:
+            raise UserError(f"{path}: trained with dataset normalization but {source} holds no gray statistics; "
+                            "cannot reproduce the preprocessing")
+        normalization = Normalization("dataset", mean=float(stats["gray_mean"]), std=float(stats["gray_std"]))
+    else:
+        try:
+            normalization = Normalization(mode)
+        except ValueError as err:
+            raise UserError(f"{path}: {err}") from err
+    params = _params_from(info.get("params", {})) if info else PrepareParams()
+    return ModelSpec(classes=CLASSES, normalization=normalization, params=params,
+                     hidden_size=int(model_hp.get("hidden_size", 512)), params_source=source, model_hparams=model_hp)
+
+
+def _prepare_info(data_dir: str | None) -> tuple[dict | None, str]:
+    if not data_dir:
+        return None, "defaults (no data_dir in the checkpoint)"
+    path = Path(data_dir) / "prepare.json"
+    try:
+        return json.loads(path.read_text()), str(path)
+    except (OSError, ValueError):
+        return None, f"defaults ({path} not readable)"
+
+
+def _params_from(values: dict) -> PrepareParams:
+    known = {f.name for f in fields(PrepareParams)}
+    try:
+        return PrepareParams(**{k: v for k, v in values.items() if k in known})
+    except (TypeError, ValueError) as err:
+        raise UserError(f"bad Haar parameters recorded with the model ({err})") from err
+
+
+def build_model(checkpoint: dict, spec: ModelSpec, path: str | Path = "checkpoint") -> torch.nn.Module:
+    """The PaperResNet50 with the checkpoint's weights, in eval mode; UserError if they do not fit."""
+    from lightning_fer.model import PaperResNet50
+
+    state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+    model = PaperResNet50(num_classes=len(spec.classes), hidden_size=spec.hidden_size).eval()
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"{len(missing)} weights missing (e.g. {missing[0]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            details.append(f"{len(wrong)} of another shape (e.g. {wrong[0]})")
+        raise UserError(f"{path}: not a checkpoint of this project's model (PaperResNet50): " + "; ".join(details))
+    model.load_state_dict(state)
+    return model
+
+
+def load_model(path: str | Path) -> tuple[torch.nn.Module, ModelSpec]:
+    """Checkpoint file -> (eval-mode model on the CPU, its ModelSpec)."""
+    checkpoint = load_checkpoint_dict(path)
+    spec = spec_from_checkpoint(checkpoint, path)
+    return build_model(checkpoint, spec, path), spec

@@ -1,0 +1,93 @@
+"""What `fer predict --input` may name: a video, an image, a folder of them, or a camera index.
+
+Each becomes a :class:`Source` that yields RGB uint8 frames with a known (or estimated) frame rate,
+so the predict loop treats a file and a webcam alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from lightning_fer.errors import UserError
+from lightning_fer.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, iter_frames, video_info
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input stream: a file path, or a camera index when ``camera`` is set."""
+
+    name: str  # output file stem
+    path: Path | None = None
+    camera: int | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return self.path is not None and self.path.suffix.lower() in IMAGE_SUFFIXES
+
+    def describe(self) -> str:
+        return f"camera {self.camera}" if self.camera is not None else str(self.path)
+
+    def fps_and_total(self) -> tuple[float, int | None]:
+        """Frame rate and frame count (None when unknown, as for a camera); UserError if unreadable."""
+        if self.camera is not None:
+            return 30.0, None
+        if self.is_image:
+            return 1.0, 1
+        try:
+            info = video_info(self.path)
+        except VideoReadError as err:
+            raise UserError(str(err)) from err
+        return info.fps, info.frames
+
+    def frames(self, max_frames: int = 0) -> Iterator[np.ndarray]:
+        """RGB frames; a decode error becomes a UserError naming the file."""
+        stream = _camera_frames(self.camera) if self.camera is not None else iter_frames(self.path)
+        try:
+            yield from (islice(stream, max_frames) if max_frames else stream)
+        except VideoReadError as err:
+            raise UserError(str(err)) from err
+
+
+def resolve_sources(spec: str) -> list[Source]:
+    """``--input`` -> sources: a digit string that is no existing path is a camera index."""
+    path = Path(spec)
+    if spec.isdigit() and not path.exists():
+        return [Source(name=f"camera{spec}", camera=int(spec))]
+    if path.is_dir():
+        known = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in known)
+        if not files:
+            raise UserError(f"{path}: no videos or images ({', '.join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))})")
+        return [Source(name=_unique_name(p, path), path=p) for p in files]
+    if not path.is_file():
+        raise UserError(f"{path}: no such file, folder or camera index")
+    if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+        raise UserError(f"{path}: not a video or image by its extension")
+    return [Source(name=path.stem, path=path)]
+
+
+def _unique_name(path: Path, root: Path) -> str:
+    """Output stem for a file in a folder: its relative path, so that a/x.mp4 and b/x.mp4 differ."""
+    return str(path.relative_to(root).with_suffix("")).replace("/", "__")
+
+
+def _camera_frames(index: int) -> Iterator[np.ndarray]:
+    """Frames from cv2.VideoCapture(index) until it stops (the predict loop ends a live run on Ctrl-C)."""
+    import cv2
+
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        raise UserError(f"camera {index}: cannot open")
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                return
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()

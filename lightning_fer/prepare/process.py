@@ -99,7 +99,8 @@ def _frames(path: Path, params: PrepareParams):
     return itertools.islice(frames, params.max_frames) if params.max_frames else frames
 
 
-def _checked(frames, path: Path, params: PrepareParams, counter: list[int]):
+def _checked(frames, params: PrepareParams, counter: list[int]):
+    """Count frames as they pass; refuse oversized frames before Haar or memory suffer."""
     for frame in frames:
         if counter[0] == 0 and frame.shape[0] * frame.shape[1] > params.max_pixels:
             raise ItemFailure("frame too large", f"{frame.shape[1]}x{frame.shape[0]} frames exceed "
@@ -124,7 +125,7 @@ def _produce(item: Item, params: PrepareParams, out: Path) -> ItemResult:
     _open_check(item.source)
     counter = [0]
     try:
-        track = track_boxes(_checked(_frames(item.source, params), item.source, params, counter), _detector(params))
+        track = track_boxes(_checked(_frames(item.source, params), params, counter), _detector(params))
         fps, stated = _stream_facts(item.source)
     except VideoReadError as err:
         where = f" after {counter[0]} frames" if counter[0] else ""

@@ -1,0 +1,162 @@
+"""Expand a Study into points: one normal `fer fit` each, built from the base config plus overrides.
+
+A point's arguments split in two: ``hardware_args`` (devices, nodes, strategy), which the slurm backend
+takes from the job's resources instead, and ``fit_args`` (batch, accumulation, optimizer with the scaled LR,
+run directory, wandb group, the ScaleRecorder and LinearWarmup callbacks), which every backend passes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lightning_fer.errors import UserError
+from lightning_fer.scale.lr_rules import BatchSplit, scaled_lr, split_global_batch
+from lightning_fer.scale.study import BASE_OPTIMIZER, Optimizer, Study, Sweep, Warmup
+
+RECORDER = "lightning_fer.scale.recorder.ScaleRecorder"
+WARMUP = "lightning_fer.scale.warmup.LinearWarmup"
+
+
+@dataclass
+class Point:
+    name: str
+    sweep: str
+    lr_rule: str
+    optimizer: str
+    split: BatchSplit
+    lr: float
+    reference_lr: float
+    run_dir: Path
+    fit_args: list[str] = field(default_factory=list)
+
+    @property
+    def global_batch(self) -> int:
+        return self.split.global_batch
+
+    def hardware_args(self) -> list[str]:
+        return ["--trainer.devices", str(self.split.devices), "--trainer.num_nodes", str(self.split.nodes),
+                "--trainer.strategy", "ddp" if self.split.world_size > 1 else "auto"]
+
+    def meta(self) -> dict[str, Any]:
+        """The plan as echoed into scale_point.json (the recorder adds what was measured)."""
+        return {"point": self.name, "sweep": self.sweep, "lr_rule": self.lr_rule, "optimizer": self.optimizer,
+                "planned_lr": self.lr, "reference_lr": self.reference_lr, "planned_global_batch": self.global_batch}
+
+
+def cli_args(overrides: dict[str, Any]) -> list[str]:
+    """Dotted keys as LightningCLI flags (mappings/lists as JSON)."""
+    args: list[str] = []
+    for key, value in overrides.items():
+        text = json.dumps(value) if isinstance(value, dict | list | bool) or value is None else str(value)
+        args += [f"--{key}", text]
+    return args
+
+
+def _base(study: Study) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(Path(study.base_config).read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{study.base_config} is not valid YAML: {err}") from err
+
+
+def base_optimizer(base: dict[str, Any], config: str) -> Optimizer:
+    spec = (base.get("model") or {}).get("optimizer")
+    if isinstance(spec, str):
+        spec = {"class_path": spec}
+    if not isinstance(spec, dict) or "class_path" not in spec:
+        raise UserError(f"{config}: model.optimizer with a class_path is needed for the optimizer 'base'")
+    return Optimizer(spec["class_path"], dict(spec.get("init_args") or {}))
+
+
+def _sequence_length(base: dict[str, Any], overrides: dict[str, Any]) -> int:
+    key = "data.train_sampling.sequence_length"
+    if key in overrides:
+        return int(overrides[key])
+    sampling = (base.get("data") or {}).get("train_sampling") or {}
+    return int(sampling.get("sequence_length", 1)) if isinstance(sampling, dict) else 1
+
+
+def _start_factor(warmup: Warmup, lr: float, reference_lr: float) -> float:
+    if warmup.start == "zero":
+        return 0.0
+    if warmup.start == "reference":
+        return min(1.0, reference_lr / lr) if lr > 0 else 1.0
+    return float(warmup.start)
+
+
+def _batches(sweep: Sweep, devices: int, nodes: int) -> list[int]:
+    return list(sweep.global_batch) or [sweep.per_device_batch * devices * nodes]
+
+
+def expand(study: Study, extra_args: list[str] | tuple[str, ...] = ()) -> list[Point]:
+    """Every point of every sweep, in file order; names are unique and stable (they are the run directories)."""
+    base = _base(study)
+    optimizers = {**study.optimizers, BASE_OPTIMIZER: base_optimizer(base, study.base_config)} \
+        if any(BASE_OPTIMIZER in s.optimizer for s in study.sweeps) else dict(study.optimizers)
+    points: list[Point] = []
+    for sweep in study.sweeps:
+        overrides = {**study.overrides, **sweep.overrides}
+        multiple = _sequence_length(base, overrides)
+        warmup = sweep.warmup or study.warmup
+        for hw in sweep.hardware:
+            for batch in _batches(sweep, hw.devices, hw.nodes):
+                split = split_global_batch(batch, hw.devices, hw.nodes, study.max_per_device_batch, multiple)
+                for opt_name in sweep.optimizer:
+                    opt = optimizers[opt_name]
+                    reference_lr = opt.lr or study.reference_lr or opt.init_args.get("lr")
+                    if reference_lr is None:
+                        raise UserError(f"{study.source}: no reference LR for optimizer {opt_name!r} "
+                                        "(set reference_lr, optimizers.<name>.lr or lr in the base config)")
+                    for rule in sweep.lr_rule:
+                        lr = scaled_lr(float(reference_lr), batch, study.reference_batch, rule)
+                        name = f"{sweep.name}-b{batch}-{rule}-{opt_name}-{hw.nodes}x{hw.devices}"
+                        point = Point(name, sweep.name, rule, opt_name, split, lr, float(reference_lr),
+                                      study.out_dir / name)
+                        point.fit_args = _fit_args(study, point, opt, overrides, warmup, extra_args)
+                        points.append(point)
+    names = [p.name for p in points]
+    if len(set(names)) != len(names):
+        raise UserError(f"{study.source}: two points share a name (repeated batch/rule/optimizer/hardware)")
+    return points
+
+
+def _fit_args(study: Study, point: Point, opt: Optimizer, overrides: dict[str, Any], warmup: Warmup | None,
+              extra_args: list[str] | tuple[str, ...]) -> list[str]:
+    optimizer = {"class_path": opt.class_path, "init_args": {**opt.init_args, "lr": point.lr}}
+    recorder = {"class_path": RECORDER, "init_args": {"target_val_acc": study.target_val_acc, "point": point.meta()}}
+    args = ["--config", study.base_config, *cli_args(overrides), *extra_args,
+            "--data.batch_size", str(point.split.per_device),
+            "--trainer.accumulate_grad_batches", str(point.split.accumulation),
+            "--model.optimizer", json.dumps(optimizer),
+            "--trainer.default_root_dir", str(point.run_dir),
+            "--wandb_group", study.name,
+            f"--trainer.callbacks+={json.dumps(recorder)}"]
+    if study.wandb is not None:
+        args += ["--wandb", str(study.wandb).lower()]
+    if study.wandb_project:
+        args += ["--wandb_project", study.wandb_project]
+    if warmup is not None:
+        init = {"start_factor": _start_factor(warmup, point.lr, point.reference_lr)}
+        init.update({"epochs": warmup.epochs} if warmup.epochs is not None else {"steps": warmup.steps})
+        args.append(f"--trainer.callbacks+={json.dumps({'class_path': WARMUP, 'init_args': init})}")
+    return args
+
+
+def describe(points: list[Point]) -> str:
+    """A markdown table of the plan: how each global batch is laid out and the LR it gets."""
+    lines = ["| point | global batch | = per device x devices x nodes x accum | LR rule | optimizer | LR |",
+             "|---|---|---|---|---|---|"]
+    for p in points:
+        s = p.split
+        lines.append(f"| {p.name} | {p.global_batch} | {s.per_device} x {s.devices} x {s.nodes} x {s.accumulation}"
+                     f" | {p.lr_rule} | {p.optimizer} | {p.lr:.6g} |")
+    return "\n".join(lines) + "\n"
+
+
+def plan_record(points: list[Point]) -> list[dict[str, Any]]:
+    return [{**p.meta(), **asdict(p.split), "run_dir": str(p.run_dir)} for p in points]

@@ -1,0 +1,100 @@
+"""The study's four figures (PNG), from the report table: one function per figure, each returns its path.
+
+Matplotlib with the Agg backend (no display on clusters). Global batch axes are log2, as in Goyal et al.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _series(table: pd.DataFrame, by: list[str]):
+    for key, group in table.groupby(by, sort=True):
+        label = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+        yield label, group
+
+
+def accuracy_vs_batch(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Best val accuracy (solid) and accuracy at the lowest val loss (dashed) vs global batch, per LR rule."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, group in _series(table.dropna(subset=["best_val_acc"]), ["lr_rule", "optimizer"]):
+        group = group.groupby("global_batch", as_index=False)["best_val_acc"].max()
+        ax.plot(group["global_batch"], group["best_val_acc"] * 100, marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("global batch (per device x devices x nodes x accumulation)")
+    ax.set_ylabel("best validation accuracy (%)")
+    ax.set_title(f"{title}: accuracy vs global batch")
+    ax.grid(alpha=0.3)
+    ax.legend(title="LR rule / optimizer", fontsize=8)
+    return _save(fig, path)
+
+
+def throughput_vs_devices(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Training img/s vs devices (world size) per per-device batch, with the ideal linear line from the smallest."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, group in _series(table.dropna(subset=["throughput"]), ["per_device_batch", "accumulation"]):
+        group = group.groupby("world_size", as_index=False)["throughput"].mean().sort_values("world_size")
+        line = ax.plot(group["world_size"], group["throughput"], marker="o", label=f"{label} per device / accum")
+        base = group.iloc[0]
+        ax.plot(group["world_size"], base["throughput"] / base["world_size"] * group["world_size"], ls="--",
+                color=line[0].get_color(), alpha=0.6, label="ideal (linear)")
+    ax.set_xlabel("devices (x nodes)")
+    ax.set_ylabel("training throughput (img/s)")
+    ax.set_title(f"{title}: throughput vs devices")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def efficiency(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Scaling efficiency = img/s per device relative to the smallest world size of the same per-device batch."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    data = table.dropna(subset=["scaling_efficiency"])
+    for label, group in _series(data, ["per_device_batch", "accumulation"]):
+        group = group.groupby("world_size", as_index=False)["scaling_efficiency"].mean().sort_values("world_size")
+        ax.plot(group["world_size"], group["scaling_efficiency"] * 100, marker="o", label=f"{label}")
+    ax.axhline(100, color="gray", ls="--", lw=1)
+    ax.set_xlabel("devices (x nodes)")
+    ax.set_ylabel("scaling efficiency (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"{title}: scaling efficiency")
+    ax.grid(alpha=0.3)
+    ax.legend(title="per device / accum", fontsize=8)
+    return _save(fig, path)
+
+
+def time_to_target(table: pd.DataFrame, path: Path, title: str, target: float | None) -> Path:
+    """Seconds to reach the target val accuracy vs global batch; points that never reached it marked x at the top."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    reached = table.dropna(subset=["seconds_to_target"])
+    top = float(table["wall_seconds"].max()) if table["wall_seconds"].notna().any() else 1.0
+    for label, group in _series(table, ["lr_rule", "optimizer"]):
+        ok = group.dropna(subset=["seconds_to_target"]).sort_values("global_batch")
+        line = ax.plot(ok["global_batch"], ok["seconds_to_target"], marker="o", label=label)
+        missed = group[group["seconds_to_target"].isna()]
+        if len(missed):
+            ax.scatter(missed["global_batch"], [top] * len(missed), marker="x", color=line[0].get_color())
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("global batch")
+    ax.set_ylabel("wall seconds to target")
+    target_text = f"{target * 100:.1f}%" if target is not None else "none set"
+    note = "" if len(reached) else " (not reached)"
+    ax.set_title(f"{title}: time to val acc {target_text}{note}")
+    ax.grid(alpha=0.3)
+    ax.legend(title="LR rule / optimizer (x: not reached)", fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,140 @@
+"""`fer scale report`: the points' scale_point.json -> scale_report.csv, scale_report.md and four PNGs.
+
+Rows are the study's planned points that have a result, in plan order; points without one are listed as
+missing (never silently dropped). Scaling efficiency compares img/s per device with the smallest world size
+of the same per-device batch and accumulation (weak scaling); 1.0 is perfectly linear.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from lightning_fer.scale import plots
+from lightning_fer.scale.plan import Point
+from lightning_fer.scale.recorder import POINT_FILE
+from lightning_fer.scale.study import Study
+
+COLUMNS = ["point", "sweep", "global_batch", "per_device_batch", "devices", "nodes", "world_size", "accumulation",
+           "lr_rule", "optimizer", "lr", "steps", "epochs", "wall_seconds", "train_seconds", "throughput",
+           "throughput_per_device", "scaling_efficiency", "data_wait_share", "target_val_acc", "seconds_to_target",
+           "steps_to_target", "best_val_loss", "best_val_acc", "val_acc_at_best_loss", "run_dir"]
+
+
+@dataclass
+class StudyReport:
+    table: pd.DataFrame
+    missing: list[str]
+    csv: Path
+    markdown_path: Path
+    plots: dict[str, Path] = field(default_factory=dict)
+    markdown: str = ""
+
+
+def collect(points: list[Point]) -> tuple[pd.DataFrame, list[str]]:
+    rows, missing = [], []
+    for point in points:
+        path = point.run_dir / POINT_FILE
+        if not path.is_file():
+            missing.append(point.name)
+            continue
+        row = json.loads(path.read_text())
+        row.pop("history", None)
+        rows.append({**row, "point": point.name, "run_dir": str(point.run_dir)})
+    table = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
+    if rows:
+        table = add_efficiency(table.astype({"throughput": float, "throughput_per_device": float}))
+    return table, missing
+
+
+def add_efficiency(table: pd.DataFrame) -> pd.DataFrame:
+    """img/s per device over that of the smallest world size with the same per-device batch and accumulation."""
+    table = table.copy()
+    keys = ["per_device_batch", "accumulation"]
+    smallest = table.loc[table.groupby(keys)["world_size"].transform("min") == table["world_size"]]
+    base = smallest.groupby(keys)["throughput_per_device"].mean().rename("base_per_device")
+    merged = table.join(base, on=keys)
+    table["scaling_efficiency"] = merged["throughput_per_device"] / merged["base_per_device"]
+    return table
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def to_markdown(study: Study, table: pd.DataFrame, missing: list[str], images: dict[str, Path]) -> str:
+    target = f"{study.target_val_acc * 100:.1f}%" if study.target_val_acc is not None else "none set"
+    lines = [f"# Scaling study `{study.name}`", "",
+             f"Base config `{study.base_config}`; LR rules relative to global batch {study.reference_batch}; "
+             f"target val accuracy {target}. Global batch = per device x devices x nodes x accumulation.", "",
+             "| point | global batch | = dev x nodes x accum | LR rule | optimizer | LR | steps | img/s | "
+             "img/s/device | efficiency | data wait | s to target | best val loss | best val acc |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples(index=False):
+        eff = _fmt(r.scaling_efficiency * 100, 3) + "%" if pd.notna(r.scaling_efficiency) else "-"
+        wait = _fmt(r.data_wait_share * 100, 3) + "%" if pd.notna(r.data_wait_share) else "-"
+        acc = _fmt(r.best_val_acc * 100, 4) + "%" if pd.notna(r.best_val_acc) else "-"
+        lines.append(f"| {r.point} | {r.global_batch} | {r.per_device_batch} x {r.devices} x {r.nodes} x "
+                     f"{r.accumulation} | {r.lr_rule} | {r.optimizer} | {_fmt(r.lr, 4)} | {r.steps} | "
+                     f"{_fmt(r.throughput)} | {_fmt(r.throughput_per_device)} | {eff} | {wait} | "
+                     f"{_fmt(r.seconds_to_target)} | {_fmt(r.best_val_loss, 4)} | {acc} |")
+    if missing:
+        lines += ["", f"**Missing ({len(missing)} planned points without scale_point.json):** "
+                  + ", ".join(f"`{m}`" for m in missing)]
+    lines += [""] + [f"![{name}]({path.name})" for name, path in images.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def build_report(study: Study, points: list[Point]) -> StudyReport:
+    """Write the CSV, the plots and the markdown summary into the study's run directory."""
+    out = study.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    table, missing = collect(points)
+    csv = out / "scale_report.csv"
+    _write(csv, table.to_csv(index=False))
+    images: dict[str, Path] = {}
+    if len(table):
+        images = {
+            "accuracy_vs_batch": plots.accuracy_vs_batch(table, out / "scale_accuracy.png", study.name),
+            "throughput_vs_devices": plots.throughput_vs_devices(table, out / "scale_throughput.png", study.name),
+            "scaling_efficiency": plots.efficiency(table, out / "scale_efficiency.png", study.name),
+            "time_to_target": plots.time_to_target(table, out / "scale_time_to_target.png", study.name,
+                                                   study.target_val_acc),
+        }
+    markdown = to_markdown(study, table, missing, images)
+    md_path = out / "scale_report.md"
+    _write(md_path, markdown)
+    return StudyReport(table, missing, csv, md_path, images, markdown)
+
+
+def log_to_wandb(study: Study, report: StudyReport, project: str) -> str:
+    """One wandb run (job_type scale-report) in the study's group: the table and the plots; offline without login."""
+    import wandb
+
+    from lightning_fer.loggers import wandb_has_credentials
+
+    mode = "offline" if os.environ.get("WANDB_MODE") in ("offline", "dryrun") or not wandb_has_credentials() \
+        else "online"
+    run = wandb.init(project=project, group=study.name, name=f"{study.name}-report", job_type="scale-report",
+                     dir=str(study.out_dir), mode=mode, reinit="finish_previous")
+    try:
+        table = report.table.drop(columns=["run_dir"]).astype(str)
+        run.log({"scale/table": wandb.Table(dataframe=table),
+                 **{f"scale/{name}": wandb.Image(str(path)) for name, path in report.plots.items()}})
+        return f"{mode} run {run.dir}"
+    finally:
+        run.finish()

@@ -1,0 +1,155 @@
+"""The `fer tune` driver: connect to Ray, run (or restore) the Tuner, write the results.
+
+The experiment lives in ``<storage>/<name>/``: Tune's state, one directory per trial (its `fer fit` run
+directory) and ``fer_tune.json`` (the search spec and trial setup), so ``--resume`` needs only the name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lightning_fer.errors import UserError
+from lightning_fer.tune.spec import SearchSpec, load_spec, make_scheduler, make_search_alg, param_space
+from lightning_fer.tune.trial import TrialSetup, train_trial
+
+STATE_FILE = "fer_tune.json"
+
+
+@dataclass
+class TuneOptions:
+    config: str | None
+    search: str | None
+    name: str | None = None
+    storage: str = "runs/tune"
+    resume: bool = False
+    num_samples: int | None = None
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    max_concurrent: int | None = None
+    max_failures: int | None = None
+    extra: tuple[str, ...] = ()
+
+
+def experiment_dir(opts: TuneOptions) -> Path:
+    if not opts.name and not (opts.config and opts.search):
+        raise UserError("give --name, or --config and --search (the default name is <config>-<search>)")
+    name = opts.name or f"{Path(opts.config).stem}-{Path(opts.search).stem}"
+    return Path(opts.storage).expanduser().resolve() / name
+
+
+def ensure_ray() -> None:
+    """Join the cluster in RAY_ADDRESS (set by the SLURM template / `ray job submit`), else start a local one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init()
+    else:
+        ray.init(include_dashboard=False)
+
+
+def trial_resources(spec: SearchSpec, opts: TuneOptions) -> dict[str, float]:
+    """Per-trial CPUs/GPUs from flags, else the spec; `gpu: auto` is 1 on a cluster with GPUs; capped to a node."""
+    import ray
+
+    cpu = opts.cpus_per_trial if opts.cpus_per_trial is not None else spec.resources.get("cpu", 1)
+    gpu = opts.gpus_per_trial if opts.gpus_per_trial is not None else spec.resources.get("gpu", "auto")
+    cluster = ray.cluster_resources()
+    if gpu == "auto":
+        gpu = 1 if cluster.get("GPU", 0) > 0 else 0
+    node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
+    if float(cpu) > node_cpus:
+        print(f"[fer tune] {cpu} CPUs per trial exceed the largest node ({node_cpus:g}): using {node_cpus:g}")
+        cpu = node_cpus
+    if float(gpu) > cluster.get("GPU", 0):
+        raise UserError(f"{gpu} GPU(s) per trial requested but the Ray cluster has {cluster.get('GPU', 0):g}")
+    return {"cpu": float(cpu), "gpu": float(gpu)}
+
+
+def trial_dirname(trial) -> str:
+    """`<trial id>_<short key>=<value>,...`: readable run directories and wandb run names."""
+    parts = [f"{key.rsplit('.', 1)[-1]}={_short(trial.config[key])}" for key in sorted(trial.config)]
+    return f"{trial.trial_id}_{','.join(parts)}"[:120]
+
+
+def _short(value) -> str:
+    if isinstance(value, dict):
+        value = value.get("class_path", "x")
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value).rsplit(".", 1)[-1] if isinstance(value, str) else str(value)
+
+
+def _save_state(exp_dir: Path, spec: SearchSpec, setup: TrialSetup, resources: dict, opts: TuneOptions) -> None:
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    state = {"spec": dataclasses.asdict(spec), "setup": dataclasses.asdict(setup), "resources": resources,
+             "max_concurrent": opts.max_concurrent, "max_failures": opts.max_failures}
+    tmp = exp_dir / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.rename(exp_dir / STATE_FILE)
+
+
+def _load_state(exp_dir: Path) -> tuple[SearchSpec, TrialSetup, dict]:
+    state = json.loads((exp_dir / STATE_FILE).read_text())
+    setup = state["setup"]
+    setup["extra_args"] = tuple(setup["extra_args"])
+    return SearchSpec(**state["spec"]), TrialSetup(**setup), state["resources"]
+
+
+def run_tune(opts: TuneOptions) -> Path:
+    """Run or resume the experiment; returns its directory (the results are written into it)."""
+    from ray import tune
+
+    exp_dir = experiment_dir(opts)
+    ensure_ray()
+    if opts.resume:
+        if not (exp_dir / STATE_FILE).is_file() or not tune.Tuner.can_restore(str(exp_dir)):
+            raise UserError(f"--resume: no restorable experiment in {exp_dir} (check --name and --storage)")
+        spec, setup, resources = _load_state(exp_dir)
+        print(f"[fer tune] resuming {exp_dir}: finished trials are kept, the rest run")
+        trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
+        tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        if not opts.config or not opts.search:
+            raise UserError("--config and --search are required (unless --resume)")
+        if not Path(opts.config).is_file():
+            raise UserError(f"base config {opts.config} does not exist")
+        if (exp_dir / STATE_FILE).exists():
+            raise UserError(f"experiment {exp_dir} exists: add --resume to continue it, or pick another --name")
+        spec = load_spec(opts.search)
+        if opts.num_samples is not None:
+            spec.num_samples = opts.num_samples
+        if opts.max_concurrent is not None:
+            spec.max_concurrent = opts.max_concurrent
+        if opts.max_failures is not None:
+            spec.max_failures = opts.max_failures
+        resources = trial_resources(spec, opts)
+        setup = TrialSetup(base_config=str(Path(opts.config).resolve()), extra_args=tuple(opts.extra),
+                           cwd=os.getcwd(), group=exp_dir.name, single_device=resources["gpu"] <= 1)
+        if resources["gpu"] > 1:
+            raise UserError("more than one GPU per trial (DDP inside a trial) is not supported yet: use "
+                            "--gpus-per-trial 1 and let Tune run one trial per GPU")
+        _save_state(exp_dir, spec, setup, resources, opts)
+        trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space(spec),
+            tune_config=tune.TuneConfig(
+                metric=spec.metric, mode=spec.mode, search_alg=make_search_alg(spec),
+                scheduler=make_scheduler(spec), num_samples=spec.num_samples,
+                max_concurrent_trials=spec.max_concurrent, trial_dirname_creator=trial_dirname),
+            run_config=tune.RunConfig(name=exp_dir.name, storage_path=str(exp_dir.parent),
+                                      failure_config=tune.FailureConfig(max_failures=spec.max_failures)),
+        )
+        print(f"[fer tune] {exp_dir}: {spec.source}, per trial {resources}, base {setup.base_config}")
+    grid = tuner.fit()
+    from lightning_fer.tune.results import write_results
+
+    write_results(exp_dir, grid, spec)
+    return exp_dir

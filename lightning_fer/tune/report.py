@@ -1,0 +1,62 @@
+"""Lightning callback that reports each epoch's validation metrics to Ray Tune.
+
+Reports after the epoch's checkpoints are written (train epoch end), without a Tune checkpoint: the trial's
+run directory already holds best.ckpt/last.ckpt, and copying a ResNet-50 into Tune's storage every epoch
+would double the I/O. Every report is also appended to ``<default_root_dir>/epochs.jsonl``, the trial's own
+history that the results and a resumed experiment read.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+EPOCHS_FILE = "epochs.jsonl"
+REPORTED = ("val_loss", "val_acc", "train_loss", "train_acc", "val_f1_macro")
+
+
+def in_tune_session() -> bool:
+    try:
+        from ray import tune
+    except ImportError:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tune.get_context().get_trial_id() is not None
+
+
+class TuneReport(pl.Callback):
+    """``val_loss``, ``val_acc`` (+ train metrics) and ``epoch`` (1-based) to Tune; a no-op outside Tune."""
+
+    def __init__(self, metrics: list[str] | None = None) -> None:
+        self.metrics = list(metrics or REPORTED)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        found = {k: float(trainer.callback_metrics[k]) for k in self.metrics if k in trainer.callback_metrics}
+        if "val_loss" not in found:  # no validation this epoch (check_val_every_n_epoch > 1)
+            return
+        found["epoch"] = trainer.current_epoch + 1
+        with open(Path(trainer.default_root_dir) / EPOCHS_FILE, "a") as f:
+            f.write(json.dumps(found) + "\n")
+        if in_tune_session():
+            from ray import tune
+
+            tune.report(found)
+
+
+def read_epochs(run_dir: Path) -> list[dict]:
+    """The trial's epoch history, one dict per epoch (a repeated epoch after a retry keeps its newest report)."""
+    path = Path(run_dir) / EPOCHS_FILE
+    if not path.is_file():
+        return []
+    by_epoch: dict[int, dict] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            by_epoch[int(row["epoch"])] = row
+    return [by_epoch[e] for e in sorted(by_epoch)]

@@ -1,0 +1,203 @@
+"""Experiment results: the paper's Table 2/4 grid, every trial (CSV + markdown), the best config and checkpoint.
+
+A trial's score is its best epoch by the search metric (val_loss, min: the paper keeps the lowest-validation-
+loss model), and its cell shows accuracy and loss of that epoch. Everything is read from the trial run
+directories (epochs.jsonl, config.yaml, checkpoints/best.ckpt), so a resumed experiment reports all trials.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lightning_fer.tune.report import read_epochs
+from lightning_fer.tune.spec import SearchSpec
+from lightning_fer.tune.trial import REPORT_CALLBACK
+
+
+@dataclass
+class TrialRecord:
+    name: str
+    path: Path
+    config: dict[str, Any]
+    epochs: list[dict]
+    max_epochs: int | None
+    protocol: str
+    error: str | None = None
+    best: dict = field(default_factory=dict)  # the best epoch's report
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "error"
+        if self.max_epochs and len(self.epochs) < self.max_epochs:
+            return "stopped early"
+        return "completed"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "checkpoints" / "best.ckpt"
+
+
+def collect(grid, spec: SearchSpec) -> list[TrialRecord]:
+    records = []
+    for result in grid:
+        path = Path(result.path)
+        resolved = _load_yaml(path / "config.yaml")
+        epochs = read_epochs(path)
+        scored = [e for e in epochs if _finite(e.get(spec.metric))]
+        pick = min if spec.mode == "min" else max
+        best = pick(scored, key=lambda e: e[spec.metric]) if scored else {}
+        records.append(TrialRecord(
+            name=path.name, path=path, config=dict(result.config or {}), epochs=epochs,
+            max_epochs=(resolved.get("trainer") or {}).get("max_epochs"),
+            protocol=str((resolved.get("data") or {}).get("protocol", "unknown")),
+            error=str(result.error).splitlines()[0][:200] if result.error else None, best=best))
+    return sorted(records, key=lambda r: r.name)
+
+
+def best_record(records: list[TrialRecord], spec: SearchSpec) -> TrialRecord | None:
+    scored = [r for r in records if r.best]
+    sign = 1 if spec.mode == "min" else -1
+    return min(scored, key=lambda r: sign * r.best[spec.metric]) if scored else None
+
+
+def cell(record: TrialRecord | None) -> str:
+    """'acc% / loss' of the trial's best epoch, as in the paper's tables."""
+    if record is None or not record.best:
+        return "-"
+    return f"{100 * record.best.get('val_acc', float('nan')):.2f}% / {record.best.get('val_loss', float('nan')):.4f}"
+
+
+def grid_table(records: list[TrialRecord], spec: SearchSpec, rows: str, columns: str) -> list[list[str]]:
+    """Header + one row per `rows` value; a cell holds the best trial (by the metric) of that combination."""
+    row_values = sorted({r.config.get(rows) for r in records}, key=_sort_key)
+    col_values = sorted({r.config.get(columns) for r in records}, key=_sort_key)
+    table = [[f"{_short(rows)} \\ {_short(columns)}", *[f"{_short(columns)}={v}" for v in col_values]]]
+    for rv in row_values:
+        line = [f"{_short(rows)}={rv}"]
+        for cv in col_values:
+            match = [r for r in records if r.config.get(rows) == rv and r.config.get(columns) == cv]
+            line.append(cell(best_record(match, spec)))
+        table.append(line)
+    return table
+
+
+def trial_rows(records: list[TrialRecord], spec: SearchSpec) -> list[dict[str, Any]]:
+    keys = sorted({k for r in records for k in r.config})
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {"trial": r.name, **{k: _plain(r.config.get(k)) for k in keys}}
+        row.update(status=r.status, epochs_run=len(r.epochs), max_epochs=r.max_epochs,
+                   best_epoch=r.best.get("epoch"), val_loss=r.best.get("val_loss"), val_acc=r.best.get("val_acc"),
+                   checkpoint=str(r.checkpoint) if r.checkpoint.is_file() else "", error=r.error or "")
+        rows.append(row)
+    sign = 1 if spec.mode == "min" else -1
+    return sorted(rows, key=lambda x: (x[spec.metric] is None, sign * (x[spec.metric] or 0)))
+
+
+def best_config_yaml(record: TrialRecord, exp_dir: Path, spec: SearchSpec) -> str:
+    """The best trial's resolved `fer fit` config, minus the Tune callback, training into <exp>/best_fit."""
+    config = _load_yaml(record.path / "config.yaml")
+    trainer = config.setdefault("trainer", {})
+    callbacks = trainer.get("callbacks") or []
+    trainer["callbacks"] = [c for c in callbacks if not _is_report_callback(c)]
+    trainer["default_root_dir"] = str(exp_dir / "best_fit")
+    config["ckpt_path"] = None
+    header = [f"# Best trial of tune experiment {exp_dir.name} ({spec.metric} {spec.mode}): {record.name}",
+              *[f"#   {k} = {_plain(v)}" for k, v in sorted(record.config.items())],
+              f"#   epoch {record.best.get('epoch')}: {cell(record)} (val acc / val loss), protocol {record.protocol}",
+              f"#   checkpoint: {record.checkpoint}",
+              f"# Retrain: fer fit --config {exp_dir / 'best.yaml'}"]
+    return "\n".join(header) + "\n" + yaml.safe_dump(config, sort_keys=False)
+
+
+def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
+    """Write table.md/.csv (grid searches), trials.md/.csv, best.yaml, best_checkpoint.txt, summary.json, curves.png."""
+    records = collect(grid, spec)
+    best = best_record(records, spec)
+    protocols = sorted({r.protocol for r in records})
+    lines = [f"# Tune experiment `{exp_dir.name}`", "",
+             f"Split protocol: **{', '.join(protocols)}** (from the base config's `data.protocol`). "
+             f"Cells: validation accuracy / loss at each trial's best epoch by `{spec.metric}` ({spec.mode}).", ""]
+    axes = spec.table_axes()
+    if axes:
+        table = grid_table(records, spec, *axes)
+        _write(exp_dir / "table.csv", _csv(table))
+        lines += ["## Grid (the paper's Table 2 / Table 4 form)", "", _markdown(table), ""]
+    rows = trial_rows(records, spec)
+    if rows:
+        _write(exp_dir / "trials.csv", _csv([list(rows[0]), *[list(r.values()) for r in rows]]))
+        shown = [k for k in rows[0] if k not in ("checkpoint", "error")]
+        table_rows = [[_fmt(r[k]) for k in shown] for r in rows]
+        lines += ["## All trials (best first)", "", _markdown([shown, *table_rows]), ""]
+    status = {s: sum(r.status == s for r in records) for s in ("completed", "stopped early", "error")}
+    summary: dict[str, Any] = {"experiment": str(exp_dir), "metric": spec.metric, "mode": spec.mode,
+                               "protocol": protocols, "trials": len(records), "status": status}
+    if best is not None:
+        summary["best"] = {"trial": best.name, "config": best.config, **best.best, "checkpoint": str(best.checkpoint)}
+        _write(exp_dir / "best.yaml", best_config_yaml(best, exp_dir, spec))
+        _write(exp_dir / "best_checkpoint.txt", f"{best.checkpoint}\n")
+        lines += [f"**Best**: `{best.name}` {cell(best)} at epoch {best.best.get('epoch')}; "
+                  f"config `best.yaml`, checkpoint `{best.checkpoint}`.", ""]
+    from lightning_fer.tune.plot import plot_results
+
+    if plot_results(records, spec, axes, exp_dir / "curves.png"):
+        lines += ["![validation curves](curves.png)", ""]
+    _write(exp_dir / "results.md", "\n".join(lines))
+    _write(exp_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+    print("\n".join(lines))
+    return summary
+
+
+def _is_report_callback(entry: Any) -> bool:
+    return isinstance(entry, dict) and entry.get("class_path") == REPORT_CALLBACK
+
+
+def _load_yaml(path: Path) -> dict:
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.rename(path)
+
+
+def _csv(rows: list[list[Any]]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
+
+
+def _markdown(rows: list[list[Any]]) -> str:
+    head, *body = rows
+    return "\n".join(["| " + " | ".join(map(str, head)) + " |", "|" + "---|" * len(head),
+                      *["| " + " | ".join(map(str, r)) + " |" for r in body]])
+
+
+def _short(key: str) -> str:
+    return key.rsplit(".", 1)[-1]
+
+
+def _plain(value: Any) -> Any:
+    return value.get("class_path") if isinstance(value, dict) else value
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else ("" if value is None else str(value))
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _sort_key(value: Any) -> tuple:
+    return (0, value, "") if isinstance(value, int | float) else (1, 0, str(value))

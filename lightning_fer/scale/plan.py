@@ -134,8 +134,7 @@ def _fit_args(study: Study, point: Point, opt: Optimizer, overrides: dict[str, A
             "--trainer.accumulate_grad_batches", str(point.split.accumulation),
             "--model.optimizer", json.dumps(optimizer),
             "--trainer.default_root_dir", str(point.run_dir),
-            "--wandb_group", study.name,
-            f"--trainer.callbacks+={json.dumps(recorder)}"]
+            "--wandb_group", study.name]
     if study.wandb is not None:
         args += ["--wandb", str(study.wandb).lower()]
     if study.wandb_project:
@@ -144,6 +143,7 @@ def _fit_args(study: Study, point: Point, opt: Optimizer, overrides: dict[str, A
         init = {"start_factor": _start_factor(warmup, point.lr, point.reference_lr)}
         init.update({"epochs": warmup.epochs} if warmup.epochs is not None else {"steps": warmup.steps})
         args.append(f"--trainer.callbacks+={json.dumps({'class_path': WARMUP, 'init_args': init})}")
+    args.append(f"--trainer.callbacks+={json.dumps(recorder)}")  # after the warmup: it sees the LR the step uses
     return args
 
 

@@ -102,13 +102,28 @@ def _load_state(exp_dir: Path) -> tuple[SearchSpec, TrialSetup, dict]:
     return SearchSpec(**state["spec"]), TrialSetup(**setup), state["resources"]
 
 
+def _new_spec(opts: TuneOptions, exp_dir: Path) -> SearchSpec:
+    if not opts.config or not opts.search:
+        raise UserError("--config and --search are required (unless --resume)")
+    if not Path(opts.config).is_file():
+        raise UserError(f"base config {opts.config} does not exist")
+    if (exp_dir / STATE_FILE).exists():
+        raise UserError(f"experiment {exp_dir} exists: add --resume to continue it, or pick another --name")
+    spec = load_spec(opts.search)
+    for name in ("num_samples", "max_concurrent", "max_failures"):
+        if getattr(opts, name) is not None:
+            setattr(spec, name, getattr(opts, name))
+    return spec
+
+
 def run_tune(opts: TuneOptions) -> Path:
     """Run or resume the experiment; returns its directory (the results are written into it)."""
     from ray import tune
 
     exp_dir = experiment_dir(opts)
+    spec = None if opts.resume else _new_spec(opts, exp_dir)  # bad input fails before Ray starts
     ensure_ray()
-    if opts.resume:
+    if spec is None:
         if not (exp_dir / STATE_FILE).is_file() or not tune.Tuner.can_restore(str(exp_dir)):
             raise UserError(f"--resume: no restorable experiment in {exp_dir} (check --name and --storage)")
         spec, setup, resources = _load_state(exp_dir)
@@ -116,19 +131,6 @@ def run_tune(opts: TuneOptions) -> Path:
         trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
         tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
-        if not opts.config or not opts.search:
-            raise UserError("--config and --search are required (unless --resume)")
-        if not Path(opts.config).is_file():
-            raise UserError(f"base config {opts.config} does not exist")
-        if (exp_dir / STATE_FILE).exists():
-            raise UserError(f"experiment {exp_dir} exists: add --resume to continue it, or pick another --name")
-        spec = load_spec(opts.search)
-        if opts.num_samples is not None:
-            spec.num_samples = opts.num_samples
-        if opts.max_concurrent is not None:
-            spec.max_concurrent = opts.max_concurrent
-        if opts.max_failures is not None:
-            spec.max_failures = opts.max_failures
         resources = trial_resources(spec, opts)
         setup = TrialSetup(base_config=str(Path(opts.config).resolve()), extra_args=tuple(opts.extra),
                            cwd=os.getcwd(), group=exp_dir.name, single_device=resources["gpu"] <= 1)

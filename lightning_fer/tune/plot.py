@@ -52,9 +52,9 @@ def _heatmap(ax, records: list[TrialRecord], spec: SearchSpec, rows: str, column
             best = best_record([r for r in records if r.config.get(rows) == rv and r.config.get(columns) == cv], spec)
             if best is not None:
                 acc[i, j] = 100 * best.best.get("val_acc", np.nan)
-                ax.text(j, i, f"{acc[i, j]:.1f}%\n{best.best.get('val_loss', np.nan):.3f}", ha="center",
+                ax.text(j, i, f"{acc[i, j]:.1f}%\n{best.best.get('val_loss', np.nan):.4g}", ha="center",
                         va="center", fontsize=8, color="white")
-    image = ax.imshow(acc, cmap="viridis", aspect="auto")
+    image = ax.imshow(acc, cmap="viridis", aspect="auto", vmin=0, vmax=100)
     ax.figure.colorbar(image, ax=ax, label="val accuracy (%)")
     ax.set_xticks(range(len(col_values)), [str(v) for v in col_values])
     ax.set_yticks(range(len(row_values)), [str(v) for v in row_values])

@@ -73,7 +73,8 @@ def cell(record: TrialRecord | None) -> str:
     """'acc% / loss' of the trial's best epoch, as in the paper's tables."""
     if record is None or not record.best:
         return "-"
-    return f"{100 * record.best.get('val_acc', float('nan')):.2f}% / {record.best.get('val_loss', float('nan')):.4f}"
+    acc, loss = record.best.get("val_acc", float("nan")), record.best.get("val_loss", float("nan"))
+    return f"{100 * acc:.2f}% / {loss:.4f}" if abs(loss) < 1e4 else f"{100 * acc:.2f}% / {loss:.3e}"  # diverged
 
 
 def grid_table(records: list[TrialRecord], spec: SearchSpec, rows: str, columns: str) -> list[list[str]]:
@@ -110,6 +111,8 @@ def best_config_yaml(record: TrialRecord, exp_dir: Path, spec: SearchSpec) -> st
     callbacks = trainer.get("callbacks") or []
     trainer["callbacks"] = [c for c in callbacks if not _is_report_callback(c)]
     trainer["default_root_dir"] = str(exp_dir / "best_fit")
+    base = _load_yaml(Path(json.loads((exp_dir / "fer_tune.json").read_text())["setup"]["base_config"]))
+    trainer["devices"] = (base.get("trainer") or {}).get("devices", "auto")  # trials were pinned to one device
     config["ckpt_path"] = None
     header = [f"# Best trial of tune experiment {exp_dir.name} ({spec.metric} {spec.mode}): {record.name}",
               *[f"#   {k} = {_plain(v)}" for k, v in sorted(record.config.items())],
@@ -120,7 +123,8 @@ def best_config_yaml(record: TrialRecord, exp_dir: Path, spec: SearchSpec) -> st
 
 
 def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
-    """Write table.md/.csv (grid searches), trials.md/.csv, best.yaml, best_checkpoint.txt, summary.json, curves.png."""
+    """Write results.md, table.md/.csv (grid searches), trials.md/.csv, best.yaml, best_checkpoint.txt,
+    summary.json and curves.png into the experiment directory."""
     records = collect(grid, spec)
     best = best_record(records, spec)
     protocols = sorted({r.protocol for r in records})
@@ -131,12 +135,14 @@ def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
     if axes:
         table = grid_table(records, spec, *axes)
         _write(exp_dir / "table.csv", _csv(table))
+        _write(exp_dir / "table.md", _markdown(table) + "\n")
         lines += ["## Grid (the paper's Table 2 / Table 4 form)", "", _markdown(table), ""]
     rows = trial_rows(records, spec)
     if rows:
         _write(exp_dir / "trials.csv", _csv([list(rows[0]), *[list(r.values()) for r in rows]]))
         shown = [k for k in rows[0] if k not in ("checkpoint", "error")]
         table_rows = [[_fmt(r[k]) for k in shown] for r in rows]
+        _write(exp_dir / "trials.md", _markdown([shown, *table_rows]) + "\n")
         lines += ["## All trials (best first)", "", _markdown([shown, *table_rows]), ""]
     status = {s: sum(r.status == s for r in records) for s in ("completed", "stopped early", "error")}
     summary: dict[str, Any] = {"experiment": str(exp_dir), "metric": spec.metric, "mode": spec.mode,

@@ -49,3 +49,39 @@ def small_prepared(tmp_path_factory: pytest.TempPathFactory):
     summary = run_prepare(root / "raw" / "videos", root / "prepared", PrepareParams(), progress=False)
     assert summary.produced == 18, f"small_prepared: expected 18 clips, got {summary.produced}: {summary.failures}"
     return root / "prepared"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real SLURM (munge + slurmctld + slurmd via cluster/local/slurm_up.sh) on test ports and a temporary
+    state dir, with SLURM_CONF pointing at it; stops exactly those daemons at the end and checks they are gone."""
+    import shutil
+    import subprocess
+    import tempfile
+    import time
+    from pathlib import Path
+
+    if os.geteuid() != 0:
+        pytest.skip("starting SLURM daemons needs root (cluster/local/slurm_up.sh)")
+    local = Path(__file__).resolve().parents[1] / "cluster" / "local"
+    state = Path(tempfile.mkdtemp(prefix="fer-slurm-test-"))  # under /tmp: munge must reach its socket dir
+    env = {**os.environ, "FER_SLURM_DIR": str(state), "FER_SLURMCTLD_PORT": "16817", "FER_SLURMD_PORT": "16818"}
+    start = time.monotonic()
+    subprocess.run([str(local / "slurm_up.sh")], env=env, check=True)
+    print(f"\nSLURM up in {time.monotonic() - start:.1f} s (packages already installed or not)")
+    pids = {name: (state / "run" / f"{name}.pid").read_text().strip() for name in ("munged", "slurmctld", "slurmd")}
+    old_conf = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(state / "etc" / "slurm.conf")
+    try:
+        yield state
+    finally:
+        if old_conf is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old_conf
+        subprocess.run([str(local / "slurm_down.sh")], env=env, check=True)
+        ps = ["ps", "-o", "pid=,stat=", "-p", ",".join(pids.values())]
+        alive = subprocess.run(ps, capture_output=True, text=True)
+        running = [line for line in alive.stdout.splitlines() if not line.split()[1].startswith("Z")]
+        shutil.rmtree(state, ignore_errors=True)
+        assert not running, f"daemons still running after slurm_down.sh: {running} of {pids}"

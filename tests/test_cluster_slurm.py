@@ -1,59 +1,28 @@
 """A real single-node SLURM (cluster/local/slurm_up.sh) running jobs submitted through the `fer submit` machinery.
 
-The cluster gets its own state dir and ports, so a developer's `slurm_up.sh` cluster is left alone; it is stopped
-at the end of the session and its daemons must be gone. Run: pytest -m slow tests/test_cluster_slurm.py
+The cluster (fixture slurm_cluster in conftest.py) gets its own state dir and ports, so a developer's
+`slurm_up.sh` cluster is left alone; it is stopped at the end of the session and its daemons must be gone.
+Run: pytest -m slow tests/test_cluster_slurm.py
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from lightning_fer.cli import main
-from lightning_fer.cluster.jobs import BatchScript, prepare_scripts, ray_script, run_script
+from lightning_fer.cluster.jobs import BatchScript, ray_script, run_script
 from lightning_fer.cluster.resources import Resources
 from lightning_fer.cluster.slurm import JobResult, job_records, wait_for_job
 from lightning_fer.cluster.submit import submit_plan
 
 pytestmark = pytest.mark.slow
-LOCAL = Path(__file__).resolve().parents[1] / "cluster" / "local"
 PY = sys.executable
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[Path]:
-    """Start munge + slurmctld + slurmd on test ports; point SLURM_CONF at them; stop exactly those at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("starting SLURM daemons needs root (cluster/local/slurm_up.sh)")
-    state = Path(tempfile.mkdtemp(prefix="fer-slurm-test-"))  # under /tmp: munge must reach its socket dir
-    env = {**os.environ, "FER_SLURM_DIR": str(state), "FER_SLURMCTLD_PORT": "16817", "FER_SLURMD_PORT": "16818"}
-    start = time.monotonic()
-    subprocess.run([str(LOCAL / "slurm_up.sh")], env=env, check=True)
-    print(f"\nSLURM up in {time.monotonic() - start:.1f} s (packages already installed or not)")
-    pids = {name: (state / "run" / f"{name}.pid").read_text().strip() for name in ("munged", "slurmctld", "slurmd")}
-    old_conf = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(state / "etc" / "slurm.conf")
-    try:
-        yield state
-    finally:
-        if old_conf is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = old_conf
-        subprocess.run([str(LOCAL / "slurm_down.sh")], env=env, check=True)
-        ps = ["ps", "-o", "pid=,stat=", "-p", ",".join(pids.values())]
-        alive = subprocess.run(ps, capture_output=True, text=True)
-        running = [line for line in alive.stdout.splitlines() if not line.split()[1].startswith("Z")]
-        shutil.rmtree(state, ignore_errors=True)
-        assert not running, f"daemons still running after slurm_down.sh: {running} of {pids}"
 
 
 def submit_and_wait(plan: Sequence[BatchScript], timeout: float = 300) -> list[JobResult]:
@@ -111,21 +80,32 @@ def test_afterok_dependency_runs_in_order_and_cancels_on_failure(slurm_cluster: 
     assert first_result.state == "FAILED" and second_result.state == "CANCELLED"
 
 
-def test_prepare_array_and_merge_on_synthetic_videos(slurm_cluster: Path, tmp_path: Path) -> None:
-    raw, out = tmp_path / "raw", tmp_path / "faces"
+def test_fer_submit_prepare_array_and_merge_on_synthetic_videos(slurm_cluster: Path, tmp_path: Path,
+                                                                capsys) -> None:
+    raw, out, logs = tmp_path / "raw", tmp_path / "faces", tmp_path / "logs"
     subprocess.run([PY, "-m", "lightning_fer.cli", "synth", str(raw), "--children", "2", "--videos-per-class", "1",
                     "--seconds", "1", "--workers", "2"], check=True, capture_output=True)
-    plan = prepare_scripts(Resources(log_dir=str(tmp_path / "logs"), time="00:10:00", job_name="fer-crop"),
-                           str(raw / "videos"), str(out), array=2, extra_args=["--workers", "1", "--no-progress"])
+    videos = sorted(p.name for p in (raw / "videos").iterdir())
     start = time.monotonic()
-    array_result, merge_result = submit_and_wait(plan, timeout=600)
-    print(f"2-task crop array + merge: {time.monotonic() - start:.1f} s")
-    logs = "\n".join(p.read_text() for p in sorted((tmp_path / "logs").glob("*.out")))
-    assert (array_result.state, merge_result.state) == ("COMPLETED", "COMPLETED"), logs
-    assert "crop shard 0 of 2" in logs and "crop shard 1 of 2" in logs
-    manifest = out / "manifest.csv"
-    assert manifest.exists(), logs
-    assert len(manifest.read_text().splitlines()) > 1
+    rc = main(["submit", "prepare", str(raw / "videos"), str(out), "--array", "2", "--job-name", "fer-crop",
+               "--time", "00:10:00", "--log-dir", str(logs), "--prepare-args", "--workers 1 --no-progress", "--wait"])
+    printed = capsys.readouterr().out
+    print(f"fer submit prepare: 2-task crop array + merge: {time.monotonic() - start:.1f} s")
+    log = "\n".join(p.read_text() for p in sorted(logs.glob("*.out")))
+    assert rc == 0, printed + log
+    array_id = printed.split("submitted prepare job ")[1].split()[0]
+    merge_id = printed.split("submitted merge job ")[1].split()[0]
+    array_records = job_records(array_id)
+    assert sorted(r["ArrayTaskId"] for r in array_records) == ["0", "1"]
+    assert all((r["JobState"], r["ExitCode"]) == ("COMPLETED", "0:0") for r in array_records)
+    (merge,) = job_records(merge_id)
+    assert (merge["JobState"], merge["ExitCode"]) == ("COMPLETED", "0:0")
+    assert "crop shard 0 of 2" in log and "crop shard 1 of 2" in log
+    from lightning_fer.prepare import read_manifest
+
+    manifest = read_manifest(out)
+    assert len(manifest) == len(videos) == 12, log  # complete: one clip per source video, from both shards
+    assert all((out / clip).is_file() for clip in manifest["clip"]), manifest["clip"].tolist()
 
 
 def test_ray_cluster_inside_a_slurm_job(slurm_cluster: Path, tmp_path: Path) -> None:

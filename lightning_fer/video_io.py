@@ -62,9 +62,34 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
+                yield frame_to_rgb(frame)
     except (av.FFmpegError, OSError) as err:
         raise VideoReadError(f"{path}: cannot decode video ({err})") from err
+
+
+def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """RGB uint8 of a decoded frame, converted the way DALI's video decoder converts it.
+
+    For limited-range yuv420p (VP9/H.264 as usually encoded) that is BT.601 with bilinear chroma
+    upsampling, which matches DALI within one level; PyAV's ``rgb24`` (swscale's fast path) is ~1.3
+    levels darker, a gap that histogram equalization widens to several levels. Training (DALI) and
+    inference (this) must see the same pixels, so other formats fall back to ``rgb24`` only.
+    """
+    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+        return frame.to_ndarray(format="rgb24")
+    return yuv420_to_rgb(frame.to_ndarray(format="yuv420p"), frame.height, frame.width)
+
+
+def yuv420_to_rgb(planes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """BT.601 limited range, bilinear chroma: (H * 3/2) x W yuv420p planes -> H x W x 3 uint8."""
+    import cv2
+
+    y = planes[:height].astype(np.float32)
+    chroma = planes[height:].reshape(2, height // 2, width // 2).astype(np.float32)
+    u, v = (cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) - 128.0 for c in chroma)
+    luma = (y - 16.0) * (255.0 / 219.0)
+    rgb = np.stack([luma + 1.596027 * v, luma - 0.391762 * u - 0.812968 * v, luma + 2.017232 * u], axis=-1)
+    return np.clip(np.floor(rgb + 0.5), 0, 255).astype(np.uint8)
 
 
 def read_frames(path: str | Path) -> np.ndarray:

@@ -45,8 +45,8 @@ class ClipFrameDataset(IterableDataset):
             order = np.random.default_rng(self.seed + self.epoch).permutation(order)
         mine = [order[i] for i in self.shard]
         worker = get_worker_info()
-        if worker is not None:
-            mine = mine[worker.id::worker.num_workers]
+        if worker is not None:  # contiguous chunks: in evaluation order each clip is decoded by one worker only
+            mine = [mine[i] for i in worker_chunk(len(mine), worker.id, worker.num_workers)]
         cached_clip, frames = "", np.empty(0)
         for index in mine:
             clip, start = self.samples[index]
@@ -57,6 +57,11 @@ class ClipFrameDataset(IterableDataset):
                 frames = np.stack(list(islice(iter_frames(clip.clip), clip.end if not self.shuffle else stop)))
                 cached_clip = clip.clip
             yield preprocess(frames[start:stop:self.sampling.stride], self.normalization), clip.label
+
+
+def worker_chunk(total: int, worker: int, workers: int) -> range:
+    """The contiguous slice of ``total`` samples that DataLoader worker ``worker`` of ``workers`` reads."""
+    return range((total * worker) // workers, (total * (worker + 1)) // workers)
 
 
 def _collate(batch: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,7 +84,7 @@ class BaselineFrameLoader:
     def __len__(self) -> int:
         # Each worker batches its own slice, so partial batches arise per worker.
         workers = max(1, self.num_workers)
-        slices = [len(range(w, len(self.dataset), workers)) for w in range(workers)]
+        slices = [len(worker_chunk(len(self.dataset), w, workers)) for w in range(workers)]
         round_ = math.floor if self.train else math.ceil
         return sum(round_(n / self.batch_size) for n in slices)
 

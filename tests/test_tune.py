@@ -133,7 +133,7 @@ def test_killed_driver_resumes_unfinished_trials_only(small_prepared: Path, tmp_
     assert main(["tune", "--name", "killed", "--storage", str(tmp_path / "runs"), "--resume"]) == 0
     trials = read_csv(exp / "trials.csv")
     assert len(trials) == 3 and {t["status"] for t in trials} == {"completed"}
-    assert len([p for p in exp.iterdir() if p.is_dir()]) == 3  # no trial started twice under a new name
+    assert len(list(exp.glob("*/config.yaml"))) == 3  # one run directory per trial: none started twice
     for run, mtime in finished.items():  # finished trials were not trained again
         assert run.joinpath("checkpoints", "best.ckpt").stat().st_mtime_ns == mtime
         assert len((run / "epochs.jsonl").read_text().splitlines()) == 1

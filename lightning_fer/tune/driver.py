@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lightning_fer.errors import UserError
 from lightning_fer.tune.spec import SearchSpec, load_spec, make_scheduler, make_search_alg, param_space
-from lightning_fer.tune.trial import TrialSetup, train_trial
+from lightning_fer.tune.trial import TrialSetup, run_dir_name, train_trial
 
 STATE_FILE = "fer_tune.json"
 
@@ -73,17 +73,8 @@ def trial_resources(spec: SearchSpec, opts: TuneOptions) -> dict[str, float]:
 
 
 def trial_dirname(trial) -> str:
-    """`<trial id>_<short key>=<value>,...`: readable run directories and wandb run names."""
-    parts = [f"{key.rsplit('.', 1)[-1]}={_short(trial.config[key])}" for key in sorted(trial.config)]
-    return f"{trial.trial_id}_{','.join(parts)}"[:120]
-
-
-def _short(value) -> str:
-    if isinstance(value, dict):
-        value = value.get("class_path", "x")
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value).rsplit(".", 1)[-1] if isinstance(value, str) else str(value)
+    """Tune's trial directory name: the same as the trial's run directory (see :func:`run_dir_name`)."""
+    return run_dir_name(trial.trial_id, trial.config)
 
 
 def _save_state(exp_dir: Path, spec: SearchSpec, setup: TrialSetup, resources: dict, opts: TuneOptions) -> None:
@@ -132,8 +123,9 @@ def run_tune(opts: TuneOptions) -> Path:
         tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         resources = trial_resources(spec, opts)
-        setup = TrialSetup(base_config=str(Path(opts.config).resolve()), extra_args=tuple(opts.extra),
-                           cwd=os.getcwd(), group=exp_dir.name, single_device=resources["gpu"] <= 1)
+        setup = TrialSetup(base_config=str(Path(opts.config).resolve()), experiment_dir=str(exp_dir),
+                           extra_args=tuple(opts.extra), cwd=os.getcwd(), group=exp_dir.name,
+                           single_device=resources["gpu"] <= 1)
         if resources["gpu"] > 1:
             raise UserError("more than one GPU per trial (DDP inside a trial) is not supported yet: use "
                             "--gpus-per-trial 1 and let Tune run one trial per GPU")
@@ -145,7 +137,7 @@ def run_tune(opts: TuneOptions) -> Path:
             tune_config=tune.TuneConfig(
                 metric=spec.metric, mode=spec.mode, search_alg=make_search_alg(spec),
                 scheduler=make_scheduler(spec), num_samples=spec.num_samples,
-                max_concurrent_trials=spec.max_concurrent, trial_dirname_creator=trial_dirname),
+                trial_dirname_creator=trial_dirname),
             run_config=tune.RunConfig(name=exp_dir.name, storage_path=str(exp_dir.parent),
                                       failure_config=tune.FailureConfig(max_failures=spec.max_failures)),
         )

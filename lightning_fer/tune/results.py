@@ -19,7 +19,7 @@ import yaml
 
 from lightning_fer.tune.report import read_epochs
 from lightning_fer.tune.spec import SearchSpec
-from lightning_fer.tune.trial import REPORT_CALLBACK
+from lightning_fer.tune.trial import REPORT_CALLBACK, run_dir_name
 
 
 @dataclass
@@ -46,10 +46,11 @@ class TrialRecord:
         return self.path / "checkpoints" / "best.ckpt"
 
 
-def collect(grid, spec: SearchSpec) -> list[TrialRecord]:
+def collect(grid, spec: SearchSpec, exp_dir: Path) -> list[TrialRecord]:
     records = []
     for result in grid:
-        path = Path(result.path)
+        trial_id = (result.metrics or {}).get("trial_id")
+        path = exp_dir / run_dir_name(trial_id, result.config or {}) if trial_id else Path(result.path)
         resolved = _load_yaml(path / "config.yaml")
         epochs = read_epochs(path)
         scored = [e for e in epochs if _finite(e.get(spec.metric))]
@@ -125,7 +126,7 @@ def best_config_yaml(record: TrialRecord, exp_dir: Path, spec: SearchSpec) -> st
 def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
     """Write results.md, table.md/.csv (grid searches), trials.md/.csv, best.yaml, best_checkpoint.txt,
     summary.json and curves.png into the experiment directory."""
-    records = collect(grid, spec)
+    records = collect(grid, spec, exp_dir)
     best = best_record(records, spec)
     protocols = sorted({r.protocol for r in records})
     lines = [f"# Tune experiment `{exp_dir.name}`", "",

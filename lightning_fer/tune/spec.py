@@ -131,4 +131,5 @@ def make_search_alg(spec: SearchSpec):
     """Grid/random sampling (no extra searcher library): seeded, so a search draws the same trials again."""
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=spec.seed)  # concurrency: TuneConfig.max_concurrent_trials
+    # Tune ignores TuneConfig.max_concurrent_trials with a search algorithm: the generator enforces it
+    return BasicVariantGenerator(random_state=spec.seed, max_concurrent=spec.max_concurrent or 0)

@@ -25,6 +25,7 @@ class TrialSetup:
     """What every trial shares; saved with the experiment so --resume rebuilds the same trainable."""
 
     base_config: str  # absolute path
+    experiment_dir: str  # absolute; on a file system every Ray node sees
     extra_args: tuple[str, ...] = ()
     cwd: str = ""  # relative paths in the configs resolve from here (the driver's working directory)
     group: str = ""  # wandb group: the experiment name
@@ -47,6 +48,24 @@ def override_args(config: Mapping[str, Any]) -> list[str]:
     return args
 
 
+def run_dir_name(trial_id: str, config: Mapping[str, Any]) -> str:
+    """`<trial id>_<short key>=<value>,...`: readable run directories and wandb run names.
+
+    Derived from the trial id and config only, never from Tune's own directory name, which Tune suffixes when a
+    restored trial's staging directory already exists: a resumed trial must find its checkpoints again.
+    """
+    parts = [f"{key.rsplit('.', 1)[-1]}={_short(config[key])}" for key in sorted(config)]
+    return f"{trial_id}_{','.join(parts)}"[:120]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("class_path", "x")
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value).rsplit(".", 1)[-1] if isinstance(value, str) else str(value)
+
+
 def trial_args(setup: TrialSetup, config: Mapping[str, Any], trial_dir: Path) -> list[str]:
     args = ["fit", "--config", setup.base_config, *setup.extra_args, *override_args(config),
             "--trainer.default_root_dir", str(trial_dir), f"--trainer.callbacks+={REPORT_CALLBACK}"]
@@ -63,7 +82,10 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     """Tune function trainable. A trial that already finished (before a driver crash) replays its history."""
     from ray import tune
 
-    trial_dir = Path(tune.get_context().get_trial_dir())
+    # Tune's trial dir is a local staging copy (synced to storage, new after a restore): train directly in
+    # <experiment>/<run dir name> instead, so checkpoints are written once and a resumed trial finds them.
+    trial_dir = Path(setup.experiment_dir) / run_dir_name(tune.get_context().get_trial_id(), config)
+    trial_dir.mkdir(parents=True, exist_ok=True)
     if setup.cwd and Path(setup.cwd).is_dir():
         os.chdir(setup.cwd)
     if (trial_dir / DONE_FILE).is_file():

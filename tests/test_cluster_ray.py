@@ -41,7 +41,12 @@ def ray_head() -> Iterator[tuple[str, Path]]:
     state = Path(tempfile.mkdtemp(prefix="fer-ray-test-"))
     env = ray_env(state)
     start = time.monotonic()
-    subprocess.run([str(LOCAL / "ray_up.sh")], env=env, check=True)
+    try:
+        subprocess.run([str(LOCAL / "ray_up.sh")], env=env, check=True)
+    except subprocess.CalledProcessError:
+        subprocess.run([str(LOCAL / "ray_down.sh")], env=env, check=False)  # a half-started head is stopped too
+        shutil.rmtree(state, ignore_errors=True)
+        raise
     print(f"\nRay head up in {time.monotonic() - start:.1f} s")
     leader = (state / "ray.pid").read_text().strip()
     try:
@@ -95,3 +100,25 @@ def test_ray_job_submit_succeeds(ray_head: tuple[str, Path], tmp_path: Path) -> 
 def test_failed_job_is_reported(ray_head: tuple[str, Path], tmp_path: Path) -> None:
     dashboard, _ = ray_head
     assert ray_job_submit(dashboard, ["python", "-c", "raise SystemExit(2)"], tmp_path) == "FAILED"
+
+
+def test_ray_job_submit_fer_fit(ray_head: tuple[str, Path], small_prepared: Path, tmp_path: Path) -> None:
+    """A short `fer fit` through the job server: absolute paths everywhere, the checkpoint lands in our run dir."""
+    dashboard, _ = ray_head
+    repo = Path(__file__).resolve().parents[1]
+    run = tmp_path / "run"
+    (tmp_path / "job").mkdir()  # a small working dir: Ray uploads it; the repo (with .venv) would be gigabytes
+    entrypoint = [sys.executable, "-m", "lightning_fer.cli", "fit", "--config", str(repo / "configs" / "demo.yaml"),
+                  "--wandb", "false", "--data.data_dir", str(small_prepared), "--data.batch_size", "8",
+                  "--data.eval_batch_size", "32", "--trainer.accelerator", "cpu", "--trainer.max_epochs", "1",
+                  "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
+                  "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(run)]
+    start = time.monotonic()
+    status = ray_job_submit(dashboard, entrypoint, tmp_path / "job", timeout=900)
+    print(f"ray job submit fer fit (1 epoch of 2 steps): {time.monotonic() - start:.1f} s")
+    assert status == "SUCCEEDED"
+    import torch
+
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 2
+    assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "metrics.csv").is_file()

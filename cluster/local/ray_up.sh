@@ -15,6 +15,10 @@ ray="$(ray_bin)"
 # Job entrypoints inherit the head's environment: put this ray's venv first so `fer` and `python` resolve to it.
 export PATH="$(dirname "$ray"):$PATH"
 export RAY_USAGE_STATS_ENABLED=0
+# Ray >= 2.5x turns token auth on by itself when ~/.ray/auth_token exists (any earlier `ray` use may write it),
+# and then clients without RAY_AUTH_MODE=token get "Unauthorized". This head listens on 127.0.0.1 only: pick
+# the mode explicitly (export RAY_AUTH_MODE=token, for the clients too, to keep auth).
+export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
 mkdir -p "$FER_RAY_DIR"
 pidfile="$FER_RAY_DIR/ray.pid"
 address="127.0.0.1:$FER_RAY_PORT"
@@ -35,8 +39,11 @@ setsid "$ray" start --head --block --disable-usage-stats \
 echo $! >"$pidfile"
 log "Ray head starting (pid $(cat "$pidfile")), log $FER_RAY_DIR/ray-start.log"
 
-# Ready when the job server answers: that needs the GCS, the dashboard and its agent.
-for _ in $(seq 120); do
+# Ready when the job server answers: that needs the GCS, the dashboard and its agent. A deadline in seconds,
+# not a count of tries: on a loaded machine one `ray job list` takes seconds.
+timeout_s="${FER_RAY_START_TIMEOUT:-180}"
+deadline=$((SECONDS + timeout_s))
+while ((SECONDS < deadline)); do
     if ! pid_alive "$pidfile"; then
         tail -n 30 "$FER_RAY_DIR/ray-start.log" >&2 || true
         rm -f "$pidfile"
@@ -51,4 +58,4 @@ for _ in $(seq 120); do
     sleep 1
 done
 tail -n 30 "$FER_RAY_DIR/ray-start.log" >&2 || true
-die "Ray dashboard $dashboard not answering after 120 s (ray_down.sh cleans up)"
+die "Ray dashboard $dashboard not answering after $timeout_s s (ray_down.sh cleans up)"

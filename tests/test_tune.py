@@ -108,6 +108,7 @@ def test_asha_stops_poor_trials_early(small_prepared: Path, tmp_path: Path, ray_
     assert any(t["status"] == "stopped early" for t in trials)
 
 
+@pytest.mark.slow  # ~80 s: keeps this file's fast suite near 2 minutes
 def test_killed_driver_resumes_unfinished_trials_only(small_prepared: Path, tmp_path: Path, ray_local):
     spec = write_spec(tmp_path / "grid.yaml", {"space": {"data.batch_size": {"grid": [4, 6, 8]}}})
     exp = tmp_path / "runs" / "killed"
@@ -137,3 +138,38 @@ def test_killed_driver_resumes_unfinished_trials_only(small_prepared: Path, tmp_
     for run, mtime in finished.items():  # finished trials were not trained again
         assert run.joinpath("checkpoints", "best.ckpt").stat().st_mtime_ns == mtime
         assert len((run / "epochs.jsonl").read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name, trials, axes", [
+    ("paper_epochs_batch", 9, ("data.batch_size", "trainer.max_epochs")),
+    ("paper_lr_batch", 9, ("data.batch_size", "model.optimizer.init_args.lr")),
+    ("asha", 32, None)])
+def test_shipped_search_spaces_load(name: str, trials: int, axes):
+    from lightning_fer.tune.spec import load_spec, make_scheduler, param_space
+
+    spec = load_spec(REPO / "configs" / "tune" / f"{name}.yaml")
+    grid = 1
+    for domain in param_space(spec).values():
+        grid *= len(domain["grid_search"]) if isinstance(domain, dict) and "grid_search" in domain else 1
+    assert grid * spec.num_samples == trials and spec.table_axes() == axes
+    assert (make_scheduler(spec) is not None) == (name == "asha")
+
+
+def test_sampled_optimizer_choice_becomes_valid_cli_overrides(tmp_path: Path):
+    from lightning_fer.lightning_cli import make_cli
+    from lightning_fer.tune.trial import override_args
+
+    sampled = {"model.optimizer.init_args.lr": 0.02, "model.dropout": 0.4, "data.batch_size": 16,
+               "model.optimizer": {"class_path": "torch.optim.SGD", "init_args": {"momentum": 0.9}}}
+    cli = make_cli(["--config", str(REPO / "configs/demo.yaml"), "--data.data_dir", str(tmp_path),
+                    "--trainer.default_root_dir", str(tmp_path), *override_args(sampled)], run=False)
+    optimizer = cli.model.configure_optimizers()
+    assert type(optimizer).__name__ == "SGD"
+    assert optimizer.defaults["lr"] == 0.02 and optimizer.defaults["momentum"] == 0.9
+    assert cli.datamodule.hparams.batch_size == 16 and cli.model.hparams.dropout == 0.4
+
+
+def test_bad_search_space_is_a_clear_error(tmp_path: Path, capsys):
+    spec = write_spec(tmp_path / "bad.yaml", {"space": {"data.batch_size": {"gird": [1, 2]}}})
+    assert main(tune_args(spec, tmp_path / "runs", "bad", [])) == 2
+    assert "data.batch_size: expected one of" in capsys.readouterr().err

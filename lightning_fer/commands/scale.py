@@ -88,17 +88,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _split_extra(args: argparse.Namespace) -> list[str]:
-    """A remainder after a positional swallows later options too: parse those, keep what follows `--`."""
+    """A remainder after a positional swallows later options too (and argparse may drop the `--`): parse our
+    own options out of it; the rest are LightningCLI flags for the points."""
+    options = argparse.ArgumentParser(prog="fer scale run", add_help=False, allow_abbrev=False)
+    _common_options(options)
+    _run_options(options)
     before, after = list(args.extra), []
     if "--" in before:
         cut = before.index("--")
         before, after = before[:cut], before[cut + 1:]
-    if before:
-        options = argparse.ArgumentParser(prog="fer scale run", add_help=False)
-        _common_options(options)
-        _run_options(options)
-        options.parse_args(before, namespace=args)
-    return after
+    _, unknown = options.parse_known_args(before, namespace=args)
+    return [*unknown, *after]
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -47,17 +47,19 @@ def accuracy_vs_batch(table: pd.DataFrame, path: Path, title: str) -> Path:
 def throughput_vs_devices(table: pd.DataFrame, path: Path, title: str) -> Path:
     """Training img/s vs devices (world size) per per-device batch, with the ideal linear line from the smallest."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for label, group in _series(table.dropna(subset=["throughput"]), ["per_device_batch", "accumulation"]):
+    for label, group in _series(table.dropna(subset=["throughput"]), ["sweep", "per_device_batch", "accumulation"]):
         group = group.groupby("world_size", as_index=False)["throughput"].mean().sort_values("world_size")
-        line = ax.plot(group["world_size"], group["throughput"], marker="o", label=f"{label} per device / accum")
-        base = group.iloc[0]
-        ax.plot(group["world_size"], base["throughput"] / base["world_size"] * group["world_size"], ls="--",
-                color=line[0].get_color(), alpha=0.6, label="ideal (linear)")
+        line = ax.plot(group["world_size"], group["throughput"], marker="o", label=f"{label}")
+        if len(group) > 1:
+            base = group.iloc[0]
+            ax.plot(group["world_size"], base["throughput"] / base["world_size"] * group["world_size"], ls="--",
+                    color=line[0].get_color(), alpha=0.6, label=f"{label} ideal (linear)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("devices (x nodes)")
     ax.set_ylabel("training throughput (img/s)")
     ax.set_title(f"{title}: throughput vs devices")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(title="sweep / per device / accum", fontsize=8)
     return _save(fig, path)
 
 
@@ -65,16 +67,21 @@ def efficiency(table: pd.DataFrame, path: Path, title: str) -> Path:
     """Scaling efficiency = img/s per device relative to the smallest world size of the same per-device batch."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     data = table.dropna(subset=["scaling_efficiency"])
-    for label, group in _series(data, ["per_device_batch", "accumulation"]):
+    for label, group in _series(data, ["sweep", "per_device_batch", "accumulation"]):
         group = group.groupby("world_size", as_index=False)["scaling_efficiency"].mean().sort_values("world_size")
         ax.plot(group["world_size"], group["scaling_efficiency"] * 100, marker="o", label=f"{label}")
+    if data.empty:
+        ax.text(0.5, 0.5, "no per-device batch measured at several device counts", ha="center",
+                transform=ax.transAxes)
     ax.axhline(100, color="gray", ls="--", lw=1)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("devices (x nodes)")
     ax.set_ylabel("scaling efficiency (%)")
     ax.set_ylim(bottom=0)
     ax.set_title(f"{title}: scaling efficiency")
     ax.grid(alpha=0.3)
-    ax.legend(title="per device / accum", fontsize=8)
+    if not data.empty:
+        ax.legend(title="sweep / per device / accum", fontsize=8)
     return _save(fig, path)
 
 

@@ -1,8 +1,9 @@
 """`fer scale report`: the points' scale_point.json -> scale_report.csv, scale_report.md and four PNGs.
 
 Rows are the study's planned points that have a result, in plan order; points without one are listed as
-missing (never silently dropped). Scaling efficiency compares img/s per device with the smallest world size
-of the same per-device batch and accumulation (weak scaling); 1.0 is perfectly linear.
+missing (never silently dropped). Scaling efficiency compares img/s per device with the smallest world size of
+the same sweep, per-device batch and accumulation (weak scaling); 1.0 is perfectly linear. It is left empty
+for groups measured at one world size only.
 """
 
 from __future__ import annotations
@@ -35,7 +36,16 @@ class StudyReport:
     markdown: str = ""
 
 
-def collect(points: list[Point]) -> tuple[pd.DataFrame, list[str]]:
+def time_to_target(history: list[dict], target: float) -> dict:
+    """Seconds and steps at the first validation reaching ``target`` accuracy (None when none did)."""
+    first = next((h for h in history if h.get("val_acc") is not None and h["val_acc"] >= target), None)
+    if first is None:
+        return {"seconds_to_target": None, "steps_to_target": None}
+    return {"seconds_to_target": first["seconds"], "steps_to_target": first["step"]}
+
+
+def collect(points: list[Point], target: float | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """One row per point with a result; the time to ``target`` is recomputed from each point's history."""
     rows, missing = [], []
     for point in points:
         path = point.run_dir / POINT_FILE
@@ -43,6 +53,8 @@ def collect(points: list[Point]) -> tuple[pd.DataFrame, list[str]]:
             missing.append(point.name)
             continue
         row = json.loads(path.read_text())
+        if target is not None:  # the study's target now, which may differ from the one the point ran with
+            row.update(time_to_target(row.get("history") or [], target), target_val_acc=target)
         row.pop("history", None)
         rows.append({**row, "point": point.name, "run_dir": str(point.run_dir)})
     table = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
@@ -52,13 +64,16 @@ def collect(points: list[Point]) -> tuple[pd.DataFrame, list[str]]:
 
 
 def add_efficiency(table: pd.DataFrame) -> pd.DataFrame:
-    """img/s per device over that of the smallest world size with the same per-device batch and accumulation."""
+    """img/s per device over the smallest world size's in the same sweep, per-device batch and accumulation."""
     table = table.copy()
-    keys = ["per_device_batch", "accumulation"]
+    keys = ["sweep", "per_device_batch", "accumulation"]
     smallest = table.loc[table.groupby(keys)["world_size"].transform("min") == table["world_size"]]
     base = smallest.groupby(keys)["throughput_per_device"].mean().rename("base_per_device")
     merged = table.join(base, on=keys)
     table["scaling_efficiency"] = merged["throughput_per_device"] / merged["base_per_device"]
+    # only where the group spans several world sizes: at one size it would just compare noise between runs
+    spans = table.groupby(keys)["world_size"].transform("nunique") > 1
+    table.loc[~spans, "scaling_efficiency"] = float("nan")
     return table
 
 
@@ -103,7 +118,7 @@ def build_report(study: Study, points: list[Point]) -> StudyReport:
     """Write the CSV, the plots and the markdown summary into the study's run directory."""
     out = study.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    table, missing = collect(points)
+    table, missing = collect(points, study.target_val_acc)
     csv = out / "scale_report.csv"
     _write(csv, table.to_csv(index=False))
     images: dict[str, Path] = {}

@@ -85,3 +85,16 @@ def slurm_cluster():
         running = [line for line in alive.stdout.splitlines() if not line.split()[1].startswith("Z")]
         shutil.rmtree(state, ignore_errors=True)
         assert not running, f"daemons still running after slurm_down.sh: {running} of {pids}"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(small_prepared, tmp_path_factory: pytest.TempPathFactory):
+    """best.ckpt of a 1-epoch, 2-step `fer fit` on small_prepared (shared by predict and export tests)."""
+    from lightning_fer.cli import main
+
+    run = tmp_path_factory.mktemp("tiny-run")
+    code = main(["fit", "--config", "configs/demo.yaml", "--wandb", "false", "--data.batch_size", "8",
+                 "--trainer.limit_train_batches", "2", "--trainer.max_epochs", "1", "--data.data_dir",
+                 str(small_prepared), "--trainer.default_root_dir", str(run)])
+    assert code == 0
+    return run / "checkpoints" / "best.ckpt"

@@ -19,13 +19,8 @@ TOLERANCE = 1e-4  # max |logit difference| the issue asks for
 
 
 @pytest.fixture(scope="module")
-def ckpt(small_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("export-run")
-    code = main(["fit", "--config", "configs/demo.yaml", "--wandb", "false", "--data.batch_size", "8",
-                 "--trainer.limit_train_batches", "2", "--trainer.max_epochs", "1", "--data.data_dir",
-                 str(small_prepared), "--trainer.default_root_dir", str(run)])
-    assert code == 0
-    return run / "checkpoints" / "best.ckpt"
+def ckpt(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """`fer demo`: the whole pipeline on the embedded synthetic dataset, CPU-sized.
 
-synth -> prepare (Haar crop pass) -> fit (DALI -> ResNet-50, best val_loss kept) -> test (Table 3).
+synth -> prepare (Haar crop pass) -> fit (DALI -> ResNet-50, best val_loss kept) -> test (Table 3)
+-> predict (per-frame labels on one video of a held-out test child, annotated).
 Each step is resumable: rerunning skips a dataset or clips that already exist.
 """
 
@@ -30,11 +31,11 @@ def run(args: argparse.Namespace) -> int:
     out, started = Path(args.out), time.perf_counter()
     raw, prepared = out / "raw", out / "prepared"
     if (raw / "synth.json").is_file():
-        print(f"[1/4] synthetic dataset already in {raw} (delete it to regenerate)")
+        print(f"[1/5] synthetic dataset already in {raw} (delete it to regenerate)")
     else:
-        print(f"[1/4] generating the synthetic demo dataset into {raw}")
+        print(f"[1/5] generating the synthetic demo dataset into {raw}")
         print(generate_dataset(raw, workers=args.workers).format())
-    print(f"[2/4] Haar face-crop pass -> {prepared}")
+    print(f"[2/5] Haar face-crop pass -> {prepared}")
     summary = run_prepare(raw / "videos", prepared, PrepareParams(), workers=args.workers)
     print(summary.report())
     if not summary.ok:
@@ -42,13 +43,36 @@ def run(args: argparse.Namespace) -> int:
     if args.skip_train:
         return 0
     common = ["--config", args.config, "--data.data_dir", str(prepared), "--trainer.default_root_dir", args.run_dir]
-    print(f"[3/4] training (fer fit {' '.join(common)})")
+    print(f"[3/5] training (fer fit {' '.join(common)})")
     if (code := run_lightning_cli(["fit", *common])) != 0:
         return code
-    print("[4/4] testing the lowest-val_loss checkpoint (fer test)")
+    print("[4/5] testing the lowest-val_loss checkpoint (fer test)")
     if (code := run_lightning_cli(["test", *common])) != 0:
         return code
     report = Path(args.run_dir) / "reports" / "test_table3.md"
+    video = _held_out_video(prepared, Path(args.config))
+    predictions = Path(args.run_dir) / "predictions"
+    print(f"[5/5] fer predict on {video} (a child the model never saw) -> {predictions}")
+    from lightning_fer.cli import main as fer_main
+
+    if (code := fer_main(["predict", "--ckpt", str(Path(args.run_dir) / "checkpoints" / "best.ckpt"),
+                          "--input", str(video), "--out", str(predictions), "--annotate", "--no-progress"])) != 0:
+        return code
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Report: {report}\n")
     print(report.read_text())
     return 0
+
+
+def _held_out_video(prepared: Path, config: Path) -> Path:
+    """Source video of the first test-split clip under the config's split settings."""
+    import yaml
+
+    from lightning_fer.data.datamodule import FERDataModule
+    from lightning_fer.prepare import read_manifest
+
+    data = yaml.safe_load(config.read_text()).get("data", {})
+    split_keys = ("protocol", "val_fraction", "test_fraction", "split_seed", "segment_frames", "num_folds", "fold")
+    split = {k: v for k, v in data.items() if k in split_keys}
+    test = FERDataModule(data_dir=str(prepared), **split).prepare_splits()["test"]
+    manifest = read_manifest(prepared).set_index("video_id")
+    return Path(manifest.loc[test[0].video_id, "source"])

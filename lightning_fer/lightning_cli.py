@@ -36,6 +36,8 @@ class FERCLI(LightningCLI):
             from pytorch_lightning.loggers import CSVLogger
 
             root = config.trainer.get("default_root_dir") or "runs/default"
+            if self.subcommand == "fit":
+                keep_previous_metrics(Path(root))
             # fit logs to <root>/metrics.csv; test/validate to <root>/<subcommand>/ so they never overwrite it
             loggers = [CSVLogger(save_dir=root, name="", version="" if self.subcommand == "fit" else self.subcommand)]
             if config.get("wandb"):
@@ -67,7 +69,7 @@ class FERCLI(LightningCLI):
         self._default_to_best_checkpoint()
 
     def _default_to_best_checkpoint(self) -> None:
-        config = self.config[self.subcommand]
+        config = self.config_init[self.subcommand]  # what LightningCLI passes to trainer.test/validate
         if not config.get("ckpt_path"):
             best = Path(self.trainer.default_root_dir) / "checkpoints" / "best.ckpt"
             if not best.is_file():
@@ -76,10 +78,6 @@ class FERCLI(LightningCLI):
             config["ckpt_path"] = str(best)
             print(f"evaluating the lowest-val_loss checkpoint {best}")
         self.model.evaluated_checkpoint = str(config["ckpt_path"])
-
-    def test_best_after_fit(self) -> None:
-        """Used by `fer demo`: test the best checkpoint of the fit that just ran."""
-        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path="best")
 
 
 def newer_hpc_checkpoint(root: Path) -> Path | None:
@@ -92,13 +90,16 @@ def newer_hpc_checkpoint(root: Path) -> Path | None:
     return newest if all(newest.stat().st_mtime > mtime for mtime in last) else None
 
 
-class RunDirSaveConfig(SaveConfigCallback):
-    """Save the resolved config as <default_root_dir>/config.yaml (overwritten on rerun/resume)."""
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if trainer.log_dir is None:
-            return
-        super().setup(trainer, pl_module, stage)
+def keep_previous_metrics(root: Path) -> Path | None:
+    """Move an earlier ``metrics.csv`` aside (metrics.1.csv, ...): CSVLogger would overwrite it on a resume."""
+    current = root / "metrics.csv"
+    if not current.is_file():
+        return None
+    index = 1
+    while (root / f"metrics.{index}.csv").exists():
+        index += 1
+    current.rename(root / f"metrics.{index}.csv")
+    return root / f"metrics.{index}.csv"
 
 
 def make_cli(args: Sequence[str], run: bool = True) -> FERCLI:

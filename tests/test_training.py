@@ -57,6 +57,13 @@ def test_test_evaluates_best_checkpoint_and_writes_table3(trained_run: Path, sma
     table = (reports / "test_table3.md").read_text()
     assert "| Average |" in table and "Precision (%)" in table and "protocol `subject`" in table
     assert (reports / "test_confusion.png").stat().st_size > 1000
+    # the default really evaluated best.ckpt: same loss as naming it explicitly
+    best = trained_run / "checkpoints" / "best.ckpt"
+    assert main(["test", *TINY, "--data.data_dir", str(small_prepared), "--trainer.default_root_dir",
+                 str(trained_run), "--ckpt_path", str(best)]) == 0
+    explicit = json.loads((reports / "test_metrics.json").read_text())
+    assert explicit["loss"] == pytest.approx(metrics["loss"], rel=1e-6)
+    assert explicit["confusion_matrix"] == metrics["confusion_matrix"]
 
 
 def test_test_without_checkpoint_is_a_clear_error(small_prepared: Path, tmp_path: Path, capsys):
@@ -70,6 +77,9 @@ def test_resumed_run_ends_with_the_same_weights(small_prepared: Path, tmp_path: 
     assert fit(small_prepared, straight, "--trainer.max_epochs", "2") == 0
     assert fit(small_prepared, resumed, "--trainer.max_epochs", "1") == 0
     assert fit(small_prepared, resumed, "--trainer.max_epochs", "2", "--ckpt_path", "last") == 0
+    # the first invocation's metrics survive the resume
+    assert len(pd.read_csv(resumed / "metrics.1.csv")["val_loss"].dropna()) == 1
+    assert len(pd.read_csv(resumed / "metrics.csv")["val_loss"].dropna()) == 1
     a = torch.load(straight / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     b = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert a["global_step"] == b["global_step"] == 4

@@ -12,6 +12,7 @@ import pytest
 
 from lightning_fer.cli import main
 from lightning_fer.errors import UserError
+from lightning_fer.scale.backends import run_ray
 from lightning_fer.scale.lr_rules import global_batch, scaled_lr, split_global_batch, warmup_factor
 from lightning_fer.scale.plan import expand
 from lightning_fer.scale.study import load_study
@@ -157,3 +158,34 @@ def test_two_process_point_reports_twice_the_per_process_batch(small_prepared: P
     # both ranks' samples, summed over the processes (each rank reads its own shard of the frames)
     assert point["train_samples"] == point["steps"] * 16 > 0
     assert point["throughput_per_device"] == pytest.approx(point["throughput"] / 2)
+
+
+def test_ray_dry_run_prints_one_command_and_the_resources_per_point(capsys):
+    assert main(["scale", "run", TINY, "--backend", "ray", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("-m lightning_fer.cli fit --config configs/demo.yaml") == 6
+    assert out.count("ray task: 1 CPU(s), 0 GPU(s)") == 5  # accelerator cpu: no GPU even where there is one
+    assert "devices-b16-linear-base-1x2: global batch 16, lr 0.002, ray task: 2 CPU(s), 0 GPU(s)" in out
+    with pytest.raises(UserError, match="needs 2 nodes: use --backend slurm"):
+        run_ray(expand(load_study(EXAMPLE)), dry_run=True)
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_the_points_as_ray_tasks(small_prepared: Path, tmp_path: Path, capsys):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False)  # the backend reuses it: 1 CPU per point, 2 points at a time
+    try:
+        code = main(["scale", "run", TINY, "--run-dir", str(tmp_path), "--only", "batch-", "--backend", "ray",
+                     "--", "--data.data_dir", str(small_prepared)])
+        assert code == 0
+    finally:
+        ray.shutdown()
+    assert capsys.readouterr().out.count("ray task: 1 CPU(s), 0 GPU(s)") == 4
+    table = pd.read_csv(tmp_path / "scale_report.csv").set_index("point")
+    assert sorted(table.index) == sorted(f"batch-b{b}-{r}-base-1x1" for b in (8, 16) for r in ("linear", "none"))
+    for name, row in table.iterrows():
+        point = json.loads((tmp_path / name / "scale_point.json").read_text())
+        assert point["global_batch"] == row["global_batch"] == (16 if "b16" in name else 8)
+        assert row["steps"] == 4 // row["accumulation"] and row["throughput"] > 0
+        assert (tmp_path / name / "fit.log").is_file()

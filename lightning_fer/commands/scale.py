@@ -2,6 +2,7 @@
 
     fer scale run configs/scale/example.yaml --backend slurm --dry-run   # print one sbatch script per point
     fer scale run configs/scale/tiny_cpu.yaml                            # every point here, one after another
+    fer scale run configs/scale/tiny_cpu.yaml --backend ray              # one Ray task per point, side by side
     fer scale report configs/scale/tiny_cpu.yaml                         # CSV, markdown and PNGs in the run dir
 
 `-- ARGS` after the study passes LightningCLI flags on to every point (e.g. -- --data.data_dir DIR).
@@ -39,13 +40,15 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("local", "slurm", "ray"), default="local",
                         help="local: sequential subprocesses; slurm: one `fer submit train` job per point; "
-                          "ray: not implemented yet")
+                          "ray: one Ray task per point, side by side as resources allow (RAY_ADDRESS or a local Ray)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the commands/scripts; run nothing")
-    parser.add_argument("--force", action="store_true", help="local: rerun points that already have results")
+    parser.add_argument("--force", action="store_true", help="local/ray: rerun points that already have results")
+    parser.add_argument("--cpus-per-rank", type=float, default=1,
+                        help="ray: CPUs reserved per process of a CPU point (default: 1)")
     parser.add_argument("--cluster-config", help="slurm: resources YAML (default: the study's cluster_config)")
     parser.add_argument("--wait", action="store_true", help="slurm: wait for every job to end")
     parser.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
-                        help="local: write the report after the last point (default: yes)")
+                        help="local/ray: write the report after the last point (default: yes)")
 
 
 def _load(args: argparse.Namespace, extra: list[str] | None = None):
@@ -80,8 +83,9 @@ def _run(args: argparse.Namespace) -> int:
         return backends.run_slurm(points, args.cluster_config or study.cluster_config, study.base_config,
                                   dry_run=args.dry_run, wait=args.wait)
     if args.backend == "ray":
-        return backends.run_ray(points, dry_run=args.dry_run)
-    code = backends.run_local(points, dry_run=args.dry_run, force=args.force)
+        code = backends.run_ray(points, dry_run=args.dry_run, force=args.force, cpus_per_rank=args.cpus_per_rank)
+    else:
+        code = backends.run_local(points, dry_run=args.dry_run, force=args.force)
     if code == 0 and not args.dry_run and args.report:
         _write_report(study, points, wandb=None)
     return code

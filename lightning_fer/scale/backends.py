@@ -4,7 +4,9 @@ Local: each point is a subprocess `python -m lightning_fer.cli fit ...` (Lightni
 re-running the command, so a multi-device point needs its own process); a point whose scale_point.json
 exists is skipped, so rerunning a study resumes it. SLURM: each point is `train_script` (the `fer submit train`
 template: srun per rank, requeue-safe) with nodes and GPUs (or CPU tasks) per node from the point.
-Ray: not implemented yet (TODO): run the study inside a Ray cluster job, e.g. `fer submit run`, or use slurm.
+Ray: each point is a Ray task (the cluster in RAY_ADDRESS, else a local Ray, as `fer tune`) that runs the
+local subprocess on the node Ray picks, reserving `devices` GPUs (CPU points: devices x cpus_per_rank CPUs,
+capped to the largest node), so points run side by side when the cluster has room; single-node points only.
 """
 
 from __future__ import annotations
@@ -32,31 +34,46 @@ def local_command(point: Point) -> list[str]:
 def run_local(points: Sequence[Point], dry_run: bool = False, force: bool = False,
               env: dict[str, str] | None = None) -> int:
     """Run the points in order; stop at the first failure (its log is in the point's run dir)."""
+    _refuse_multi_node(points)
+    for index, point in enumerate(points, 1):
+        header = f"== point {index}/{len(points)} {point.name}: global batch {point.global_batch}, lr {point.lr:.6g}"
+        if dry_run:
+            print(f"{header}\n{shlex.join(local_command(point))}")
+        elif not _skip(point, force, header):
+            print(header, flush=True)
+            code, seconds = run_point(point, env)
+            log = point.run_dir / "fit.log"
+            if code != 0:
+                tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
+                print(f"{tail}\npoint {point.name} failed (exit {code}); full log: {log}", file=sys.stderr)
+                return code or 1
+            print(f"   done in {seconds:.0f} s -> {point.run_dir / POINT_FILE}", flush=True)
+    return 0
+
+
+def run_point(point: Point, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[int, float]:
+    """One point as a `fer fit` subprocess, its output in <run_dir>/fit.log: (exit code, seconds)."""
+    run_dir = Path(cwd or ".") / point.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with open(run_dir / "fit.log", "w") as out:
+        code = subprocess.run(local_command(point), stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                              env=point_env(point, env)).returncode
+    return code, time.monotonic() - start
+
+
+def _refuse_multi_node(points: Sequence[Point]) -> None:
     for point in points:
         if point.split.nodes > 1:
             raise UserError(f"point {point.name} needs {point.split.nodes} nodes: use --backend slurm "
                             "(or --only to pick single-node points)")
-    for index, point in enumerate(points, 1):
-        command = local_command(point)
-        header = f"== point {index}/{len(points)} {point.name}: global batch {point.global_batch}, lr {point.lr:.6g}"
-        if dry_run:
-            print(f"{header}\n{shlex.join(command)}")
-            continue
-        if (point.run_dir / POINT_FILE).is_file() and not force:
-            print(f"{header}: done already ({point.run_dir / POINT_FILE}), skipped")
-            continue
-        print(header, flush=True)
-        point.run_dir.mkdir(parents=True, exist_ok=True)
-        log = point.run_dir / "fit.log"
-        start = time.monotonic()
-        with open(log, "w") as out:
-            code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=point_env(point, env)).returncode
-        if code != 0:
-            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
-            print(f"{tail}\npoint {point.name} failed (exit {code}); full log: {log}", file=sys.stderr)
-            return code or 1
-        print(f"   done in {time.monotonic() - start:.0f} s -> {point.run_dir / POINT_FILE}", flush=True)
-    return 0
+
+
+def _skip(point: Point, force: bool, header: str) -> bool:
+    if (point.run_dir / POINT_FILE).is_file() and not force:
+        print(f"{header}: done already ({point.run_dir / POINT_FILE}), skipped")
+        return True
+    return False
 
 
 def point_env(point: Point, env: dict[str, str] | None = None) -> dict[str, str]:
@@ -105,9 +122,63 @@ def _without_config(args: list[str], config: str) -> list[str]:
     return out
 
 
-def run_ray(points: Sequence[Point], dry_run: bool = False) -> int:
-    raise UserError("the ray backend is not implemented yet: use --backend local inside a Ray/SLURM allocation "
-                    "or --backend slurm (one job per point)")
+def run_ray(points: Sequence[Point], dry_run: bool = False, force: bool = False, cpus_per_rank: float = 1) -> int:
+    """Every point as a Ray task at once (Ray queues what does not fit); wait for all, report the failures."""
+    import ray
+
+    _refuse_multi_node(points)
+    max_cpus, max_gpus = _node_capacity(connect=not dry_run)
+    tasks, remote = {}, ray.remote(run_point)
+    for index, point in enumerate(points, 1):
+        gpus = point.split.devices if max_gpus > 0 and _accelerator(point.fit_args) != "cpu" else 0
+        if gpus > max_gpus:
+            raise UserError(f"point {point.name} needs {gpus} GPUs but the largest Ray node has {max_gpus:g}")
+        cpus = max(1.0, min(point.split.devices * cpus_per_rank, max_cpus)) if not gpus else 1.0
+        header = (f"== point {index}/{len(points)} {point.name}: global batch {point.global_batch}, "
+                  f"lr {point.lr:.6g}, ray task: {cpus:g} CPU(s), {gpus} GPU(s)")
+        if dry_run:
+            print(f"{header}\n{shlex.join(local_command(point))}")
+        elif not _skip(point, force, header):
+            print(header, flush=True)
+            env = {} if gpus else {"OMP_NUM_THREADS": str(max(1, int(cpus) // point.split.world_size))}
+            tasks[remote.options(num_cpus=cpus, num_gpus=gpus).remote(point, env, os.getcwd())] = point
+    failed, pending = [], list(tasks)
+    while pending:
+        [ref], pending = ray.wait(pending)
+        point, (code, seconds) = tasks[ref], ray.get(ref)
+        print(f"   {point.name}: " + (f"done in {seconds:.0f} s" if code == 0 else f"failed (exit {code})"), flush=True)
+        if code != 0:
+            failed.append((point, code))
+    for point, code in failed:
+        print(f"point {point.name} failed (exit {code}); log: {point.run_dir.resolve() / 'fit.log'}", file=sys.stderr)
+    return (failed[0][1] or 1) if failed else 0
+
+
+def _node_capacity(connect: bool) -> tuple[float, float]:
+    """CPUs and GPUs of the largest Ray node; a dry run without Ray sizes for this machine instead."""
+    import ray
+
+    if not connect and not ray.is_initialized():
+        import torch
+
+        print("(dry run: resources sized for this machine; at run time for the Ray cluster's largest node)")
+        return float(os.cpu_count() or 1), float(torch.cuda.device_count())
+    from lightning_fer.tune.driver import ensure_ray
+
+    ensure_ray()
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    return max(n.get("CPU", 0) for n in nodes), max(n.get("GPU", 0) for n in nodes)
+
+
+def _accelerator(args: Sequence[str]) -> str | None:
+    """The last --trainer.accelerator among a point's fit args (the base config's otherwise: None)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == "--trainer.accelerator" and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--trainer.accelerator="):
+            value = arg.split("=", 1)[1]
+    return value
 
 
 def missing_results(points: Sequence[Point]) -> list[Path]:

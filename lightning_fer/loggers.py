@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from pytorch_lightning.loggers import WandbLogger
 
 
@@ -44,3 +45,19 @@ def log_report(loggers: list, report) -> None:
                              data=[[str(v) for v in row] for row in report.table_rows])
             logger.log_image(key=f"{report.stage}/confusion_matrix", images=[str(report.confusion_png)])
             logger.log_metrics({f"{report.stage}/accuracy": report.metrics["accuracy"]})
+
+
+def log_sample_frames(loggers: list, frames, labels, class_names: tuple[str, ...], key: str = "val/samples",
+                      count: int = 8) -> None:
+    """Show wandb what the model sees: the first preprocessed frames of a batch, rescaled to 0-255 per frame."""
+    wandb_loggers = [lg for lg in loggers if isinstance(lg, WandbLogger)]
+    if not wandb_loggers:
+        return
+    images, captions = [], []
+    for frame, label in zip(frames[:count], labels[:count], strict=False):
+        x = frame[0].float()
+        x = (x - x.min()) / (x.max() - x.min() + 1e-6) * 255
+        images.append(x.to("cpu", dtype=torch.uint8).numpy())
+        captions.append(class_names[int(label)])
+    for logger in wandb_loggers:
+        logger.log_image(key=key, images=images, caption=captions)

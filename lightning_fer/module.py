@@ -92,6 +92,10 @@ class FERModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
+        if batch_idx == 0 and self.current_epoch == 0 and self.trainer.is_global_zero:
+            from lightning_fer.loggers import log_sample_frames
+
+            log_sample_frames(self.trainer.loggers, batch[0], batch[1], self.class_names)
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "test")

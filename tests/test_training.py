@@ -99,3 +99,5 @@ def test_wandb_runs_offline_without_credentials(small_prepared: Path, tmp_path: 
     offline_runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1
     assert any(offline_runs[0].rglob("*.wandb"))
+    samples = list(offline_runs[0].rglob("samples_*.png"))  # preprocessed frames logged at the first validation
+    assert len(samples) == 8

@@ -163,7 +163,8 @@ def test_sampled_optimizer_choice_becomes_valid_cli_overrides(tmp_path: Path):
                "model.optimizer": {"class_path": "torch.optim.SGD", "init_args": {"momentum": 0.9}}}
     cli = make_cli(["--config", str(REPO / "configs/demo.yaml"), "--data.data_dir", str(tmp_path),
                     "--trainer.default_root_dir", str(tmp_path), *override_args(sampled)], run=False)
-    optimizer = cli.model.configure_optimizers()
+    configured = cli.model.configure_optimizers()  # a dict when the base config also has an lr_scheduler
+    optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
     assert type(optimizer).__name__ == "SGD"
     assert optimizer.defaults["lr"] == 0.02 and optimizer.defaults["momentum"] == 0.9
     assert cli.datamodule.hparams.batch_size == 16 and cli.model.hparams.dropout == 0.4

@@ -26,6 +26,24 @@ class BestCheckpoint(ModelCheckpoint):
             self.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
         super().setup(trainer, pl_module, stage)
 
+    # Save last only after the parent had its turn in the same hook: saving earlier marks the step as saved
+    # and makes the parent skip the best-checkpoint update.
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_every_time(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_every_time(trainer)
+
+    def _save_last_every_time(self, trainer) -> None:
+        """Lightning 2.6 refreshes last.ckpt only when a top-k checkpoint was saved, i.e. when val_loss improved;
+        a resume (`--ckpt_path last`, SLURM requeue) must continue from the newest state instead."""
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
 
 class EpochSeed(pl.Callback):
     """Reseed torch/NumPy/random with ``seed + epoch`` at each training epoch start.

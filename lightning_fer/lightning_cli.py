@@ -91,15 +91,25 @@ def newer_hpc_checkpoint(root: Path) -> Path | None:
 
 
 def keep_previous_metrics(root: Path) -> Path | None:
-    """Move an earlier ``metrics.csv`` aside (metrics.1.csv, ...): CSVLogger would overwrite it on a resume."""
+    """Move an earlier ``metrics.csv`` aside (metrics.1.csv, ...): CSVLogger would overwrite it on a resume.
+
+    Only global rank 0 (known from the launcher's environment before the trainer exists) moves it; the other
+    ranks of a DDP job would race it for the same file.
+    """
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
     current = root / "metrics.csv"
-    if not current.is_file():
+    if getattr(rank_zero_only, "rank", 0) != 0 or not current.is_file():
         return None
     index = 1
     while (root / f"metrics.{index}.csv").exists():
         index += 1
-    current.rename(root / f"metrics.{index}.csv")
-    return root / f"metrics.{index}.csv"
+    target = root / f"metrics.{index}.csv"
+    try:
+        current.rename(target)
+    except FileNotFoundError:  # another process of the same launch moved it first
+        return None
+    return target
 
 
 def make_cli(args: Sequence[str], run: bool = True) -> FERCLI:

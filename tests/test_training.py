@@ -38,6 +38,9 @@ def test_fit_writes_checkpoints_config_and_metrics(trained_run: Path):
     best = torch.load(trained_run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
     callback_state = next(v for k, v in best["callbacks"].items() if "BestCheckpoint" in k)
     assert callback_state["best_model_score"].item() == pytest.approx(val_loss.min(), rel=1e-5)
+    last = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["global_step"] == 4  # 2 epochs x 2 steps: the newest state, improved val_loss or not
+    assert best["global_step"] == 2 * (int(val_loss.values.argmin()) + 1)  # the epoch with the lowest val_loss
 
 
 def test_test_evaluates_best_checkpoint_and_writes_table3(trained_run: Path, small_prepared: Path):

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lightning_fer.plotting import save_figure
+
 
 @dataclass
 class EvalReport:
@@ -81,12 +83,7 @@ def plot_confusion(confmat: np.ndarray, class_names: tuple[str, ...], path: Path
     threshold = confmat.max() / 2 if confmat.size else 0
     for (i, j), value in np.ndenumerate(confmat):
         ax.text(j, i, str(value), ha="center", va="center", color="white" if value > threshold else "black")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)
 
 
 def write_eval_report(confmat: torch.Tensor | np.ndarray, class_names: tuple[str, ...], out_dir: Path, stage: str,

@@ -13,14 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+from lightning_fer.plotting import save_figure  # noqa: E402
 
 
 def _series(table: pd.DataFrame, by: list[str]):
@@ -41,7 +34,7 @@ def accuracy_vs_batch(table: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_title(f"{title}: accuracy vs global batch")
     ax.grid(alpha=0.3)
     ax.legend(title="LR rule / optimizer", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def throughput_vs_devices(table: pd.DataFrame, path: Path, title: str) -> Path:
@@ -60,7 +53,7 @@ def throughput_vs_devices(table: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_title(f"{title}: throughput vs devices")
     ax.grid(alpha=0.3)
     ax.legend(title="sweep / per device / accum", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def efficiency(table: pd.DataFrame, path: Path, title: str) -> Path:
@@ -82,7 +75,7 @@ def efficiency(table: pd.DataFrame, path: Path, title: str) -> Path:
     ax.grid(alpha=0.3)
     if not data.empty:
         ax.legend(title="sweep / per device / accum", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def time_to_target(table: pd.DataFrame, path: Path, title: str, target: float | None) -> Path:
@@ -104,4 +97,4 @@ def time_to_target(table: pd.DataFrame, path: Path, title: str, target: float | 
     ax.set_title(f"{title}: time to val acc {target_text}{note}")
     ax.grid(alpha=0.3)
     ax.legend(title="LR rule / optimizer (x: not reached)", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -99,14 +99,21 @@ def _draw_back_hair(frame: np.ndarray, m: _Mapper, app: ChildAppearance) -> None
         _fill(frame, m, uv, hair)
 
 
-def _draw_skin(frame: np.ndarray, m: _Mapper, app: ChildAppearance, pose: Pose) -> None:
-    """Skin with radial shading (bright centre, darker rim), composited through an antialiased mask."""
+def _face_window(frame: np.ndarray, app: ChildAppearance, pose: Pose) -> tuple[int, int, int, int] | None:
+    """The frame region (x0, x1, y0, y1) that can hold the face, clipped to the frame; None when off-frame."""
     h, w = frame.shape[:2]
     r = pose.scale * (app.aspect + 0.1)
     x0, x1 = max(0, int(pose.cx - r)), min(w, int(pose.cx + r) + 1)
     y0, y1 = max(0, int(pose.cy - r)), min(h, int(pose.cy + r) + 1)
-    if x0 >= x1 or y0 >= y1:
+    return None if x0 >= x1 or y0 >= y1 else (x0, x1, y0, y1)
+
+
+def _draw_skin(frame: np.ndarray, m: _Mapper, app: ChildAppearance, pose: Pose) -> None:
+    """Skin with radial shading (bright centre, darker rim), composited through an antialiased mask."""
+    window = _face_window(frame, app, pose)
+    if window is None:
         return
+    x0, x1, y0, y1 = window
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     sub = _Mapper(Pose(pose.cx - x0, pose.cy - y0, pose.scale, pose.angle))
     _fill(mask, sub, face_outline(app), 255)
@@ -125,12 +132,10 @@ def _draw_skin(frame: np.ndarray, m: _Mapper, app: ChildAppearance, pose: Pose) 
 
 def _apply_shadows(frame: np.ndarray, m: _Mapper, app: ChildAppearance, expr: Expression, pose: Pose) -> None:
     """Blurred multiplicative shadow/highlight maps: eye sockets, nose sides, lip and chin shadows."""
-    h, w = frame.shape[:2]
-    r = pose.scale * (app.aspect + 0.1)
-    x0, x1 = max(0, int(pose.cx - r)), min(w, int(pose.cx + r) + 1)
-    y0, y1 = max(0, int(pose.cy - r)), min(h, int(pose.cy + r) + 1)
-    if x0 >= x1 or y0 >= y1:
+    window = _face_window(frame, app, pose)
+    if window is None:
         return
+    x0, x1, y0, y1 = window
     sub = _Mapper(Pose(pose.cx - x0, pose.cy - y0, pose.scale, pose.angle))
     dark = np.zeros((y1 - y0, x1 - x0), np.uint8)
     light = np.zeros_like(dark)

@@ -31,11 +31,9 @@ def plot_results(records: list[TrialRecord], spec: SearchSpec, axes: tuple[str, 
         curves.legend(fontsize=6)
     if axes:
         _heatmap(panels[0][1], records, spec, *axes)
-    fig.tight_layout()
-    tmp = out.with_name(out.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.rename(out)
+    from lightning_fer.plotting import save_figure
+
+    save_figure(fig, out)
     return True
 
 

@@ -8,6 +8,7 @@ maps to no class is returned as a problem so that the report names it (nothing s
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from lightning_fer.classes import canonical_label, label_index
 from lightning_fer.errors import UserError
+from lightning_fer.prepare.names import clip_names
 from lightning_fer.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 LAYOUTS = ("auto", "liris", "class", "subject")
@@ -27,7 +29,7 @@ class Item:
     """One source video or image with its label and subject."""
 
     source: Path  # absolute
-    video_id: str  # relative path without suffix, '/' -> '__'
+    video_id: str  # the clip's name: safe and unique (lightning_fer.prepare.names)
     label: str
     subject: str
 
@@ -59,7 +61,8 @@ def _children(folder: Path, skip: Path | None) -> list[Path]:
 
 
 def _video_id(root: Path, path: Path) -> str:
-    return path.relative_to(root).with_suffix("").as_posix().replace("/", "__")
+    """The relative path without suffix; :func:`_named` turns it into the clip name."""
+    return path.relative_to(root).with_suffix("").as_posix()
 
 
 def _subject_of(stem: str) -> str:
@@ -111,7 +114,7 @@ def _class_folder(root: Path, folder: Path, subject: str | None, skip: Path | No
 
 def discover(root: str | Path, layout: str = "auto",
              skip: str | Path | None = None) -> tuple[list[Item], list[Problem]]:
-    """Items (sorted by video_id) and problems of a dataset root; ``skip`` is an output folder inside it."""
+    """Items (sorted by video_id, the clip name) and problems of a dataset root; ``skip`` is an output folder in it."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root}: dataset root is not a folder")
@@ -141,7 +144,15 @@ def discover(root: str | Path, layout: str = "auto",
                     _class_folder(root, folder, child.name, skip_path, items, problems)
                 else:
                     problems.append(Problem(folder, "unexpected file", "file beside the class folders; skipped"))
-    return _dedupe(sorted(items, key=lambda i: i.video_id), problems)
+    items, problems = _dedupe(sorted(items, key=lambda i: i.video_id), problems)
+    return _named(items), problems
+
+
+def _named(items: list[Item]) -> list[Item]:
+    """Items renamed from their relative path to their clip name, sorted by that name."""
+    names = clip_names(item.video_id for item in items)
+    return sorted((dataclasses.replace(item, video_id=names[item.video_id]) for item in items),
+                  key=lambda i: i.video_id)
 
 
 def _dedupe(items: list[Item], problems: list[Problem]) -> tuple[list[Item], list[Problem]]:

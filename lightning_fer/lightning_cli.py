@@ -18,6 +18,7 @@ from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from lightning_fer.data.datamodule import FERDataModule
 from lightning_fer.errors import UserError
 from lightning_fer.module import FERModule
+from lightning_fer.resources import resolve_config
 
 
 class FERCLI(LightningCLI):
@@ -124,9 +125,22 @@ def make_cli(args: Sequence[str], run: bool = True) -> FERCLI:
     )
 
 
+def shipped_config_args(argv: Sequence[str]) -> list[str]:
+    """``--config configs/X.yaml`` (or ``--config=...``) pointed at the shipped copy when the cwd has none."""
+    out, after_flag = [], False
+    for arg in argv:
+        if after_flag:
+            arg = resolve_config(arg)
+        elif arg.startswith("--config="):
+            arg = "--config=" + resolve_config(arg.removeprefix("--config="))
+        out.append(arg)
+        after_flag = arg == "--config"
+    return out
+
+
 def run_lightning_cli(argv: Sequence[str]) -> int:
     try:
-        make_cli(argv)
+        make_cli(shipped_config_args(argv))
     except UserError as err:
         print(f"fer {argv[0]}: error: {err}", file=sys.stderr)
         return 2

@@ -14,9 +14,9 @@ from lightning_fer.cluster.render import render
 from lightning_fer.cluster.resources import Resources, load_resources
 from lightning_fer.cluster.submit import print_plan
 from lightning_fer.errors import UserError
+from lightning_fer.resources import shipped_dir
 
-REPO = Path(__file__).resolve().parents[1]
-CLUSTER_CONFIGS = sorted((REPO / "configs" / "cluster").glob("*.yaml"))
+CLUSTER_CONFIGS = sorted((shipped_dir("configs") / "cluster").glob("*.yaml"))
 
 
 def sbatch_lines(text: str) -> list[str]:
@@ -56,7 +56,7 @@ def test_multi_node_gpu_training_script(config: Path, tmp_path: Path) -> None:
 
 
 def test_cpu_training_variant_has_no_gres(config: Path, tmp_path: Path) -> None:
-    resources = load_resources(REPO / "configs" / "cluster" / "local_cpu.yaml")
+    resources = load_resources(shipped_dir("configs") / "cluster" / "local_cpu.yaml")
     script = train_script(resources, str(config), ckpt_path=None)
     lines = sbatch_lines(script.text)
     assert "--ntasks-per-node=2" in lines
@@ -133,7 +133,7 @@ def test_bad_cluster_config_names_file_and_field(tmp_path: Path, capsys, yaml_te
 
 
 def test_flags_override_the_cluster_config() -> None:
-    resources = load_resources(REPO / "configs" / "cluster" / "gpu_2nodes.yaml", nodes=4, partition=None)
+    resources = load_resources(shipped_dir("configs") / "cluster" / "gpu_2nodes.yaml", nodes=4, partition=None)
     assert resources.nodes == 4 and resources.partition == "gpu" and resources.world_size == 16
 
 

@@ -1,4 +1,6 @@
-"""Fill the sbatch templates in `cluster/slurm/` (``{{ name }}`` placeholders, nothing else).
+"""Fill the sbatch templates of `cluster/slurm/` (``{{ name }}`` placeholders, nothing else).
+
+The templates ship with the package and are found by lightning_fer.resources, in a checkout and a wheel alike.
 
 Templates are plain shell so users can read and copy them; ``{{ }}`` never clashes with bash's ``${VAR}``.
 Anything conditional (optional #SBATCH lines) is built in Python, where it is tested, not in the template.
@@ -11,14 +13,15 @@ import re
 from pathlib import Path
 
 from lightning_fer.errors import UserError
+from lightning_fer.resources import shipped_dir
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def template_dir() -> Path:
-    """`$FER_SLURM_TEMPLATES`, else `cluster/slurm/` of the checkout this package runs from."""
+    """`$FER_SLURM_TEMPLATES`, else the shipped templates (the checkout's `cluster/slurm/`, or the wheel's copy)."""
     env = os.environ.get("FER_SLURM_TEMPLATES")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "cluster" / "slurm"
+    path = Path(env) if env else shipped_dir("sbatch")
     if not path.is_dir():
         raise UserError(f"sbatch templates not found in {path}: set FER_SLURM_TEMPLATES to the cluster/slurm folder")
     return path

@@ -11,12 +11,15 @@ import argparse
 import time
 from pathlib import Path
 
+from lightning_fer.resources import resolve_config
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="run synth -> prepare -> fit -> test on the synthetic demo data")
     parser.add_argument("--out", default="data/demo", help="dataset folder (raw/ and prepared/ inside)")
     parser.add_argument("--run-dir", default="runs/demo", help="training run directory")
-    parser.add_argument("--config", default="configs/demo.yaml", help="LightningCLI config for fit/test")
+    parser.add_argument("--config", type=resolve_config, default="configs/demo.yaml",
+                        help="LightningCLI config for fit/test")
     parser.add_argument("--workers", type=int, default=None, help="processes for synth and prepare")
     parser.add_argument("--skip-train", action="store_true", help="stop after the crop pass")
     parser.set_defaults(func=run)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 
+from lightning_fer.resources import resolve_config
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("scale", help="large-batch scaling studies: run the points, report them")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("study", help="study YAML, e.g. configs/scale/example.yaml")
+    common.add_argument("study", type=resolve_config, help="study YAML, e.g. configs/scale/example.yaml")
     _common_options(common)
 
     run = actions.add_parser("run", parents=[common], help="run (or submit) every point of the study")
@@ -45,7 +47,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="local/ray: rerun points that already have results")
     parser.add_argument("--cpus-per-rank", type=float, default=1,
                         help="ray: CPUs reserved per process of a CPU point (default: 1)")
-    parser.add_argument("--cluster-config", help="slurm: resources YAML (default: the study's cluster_config)")
+    parser.add_argument("--cluster-config", type=resolve_config,
+                        help="slurm: resources YAML (default: the study's cluster_config)")
     parser.add_argument("--wait", action="store_true", help="slurm: wait for every job to end")
     parser.add_argument("--report", action=argparse.BooleanOptionalAction, default=True,
                         help="local/ray: write the report after the last point (default: yes)")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from lightning_fer.resources import resolve_config
+
 RESOURCE_FLAGS = (
     "nodes",
     "gpus_per_node",
@@ -29,7 +31,8 @@ RESOURCE_FLAGS = (
 def _resource_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("resources (override --cluster-config)")
-    group.add_argument("--cluster-config", help="YAML of resources, e.g. configs/cluster/local_cpu.yaml")
+    group.add_argument("--cluster-config", type=resolve_config,
+                       help="YAML of resources, e.g. configs/cluster/local_cpu.yaml")
     group.add_argument("--nodes", type=int)
     group.add_argument("--gpus-per-node", type=int)
     group.add_argument("--tasks-per-node", type=int, help="processes per node (default: GPUs per node, or 1)")
@@ -52,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extra = {"nargs": argparse.REMAINDER, "help": "after --: arguments passed on to the fer command"}
 
     train = kinds.add_parser("train", parents=[parent], help="srun fer fit on every rank (DDP), requeue-safe")
-    train.add_argument("--config", required=True, help="LightningCLI config for fer fit")
+    train.add_argument("--config", type=resolve_config, required=True, help="LightningCLI config for fer fit")
     train.add_argument("--ckpt-path", default="last", help="resume from this checkpoint ('none' to start fresh)")
     train.add_argument("extra", **extra)
     train.set_defaults(func=_train)
@@ -67,8 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.set_defaults(func=_prepare)
 
     tune = kinds.add_parser("tune", parents=[parent], help="fer tune on a Ray cluster started in the allocation")
-    tune.add_argument("--config", required=True, help="base LightningCLI config")
-    tune.add_argument("--search", help="search space YAML, e.g. configs/tune/asha.yaml")
+    tune.add_argument("--config", type=resolve_config, required=True, help="base LightningCLI config")
+    tune.add_argument("--search", type=resolve_config, help="search space YAML, e.g. configs/tune/asha.yaml")
     tune.add_argument("extra", **extra)
     tune.set_defaults(func=_tune)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 
+from lightning_fer.resources import resolve_config
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tune", help="hyperparameter search with Ray Tune (grids, ASHA)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="base LightningCLI config (e.g. configs/paper.yaml)")
-    parser.add_argument("--search", help="search space YAML (configs/tune/*.yaml)")
+    parser.add_argument("--config", type=resolve_config, help="base LightningCLI config (e.g. configs/paper.yaml)")
+    parser.add_argument("--search", type=resolve_config, help="search space YAML (configs/tune/*.yaml)")
     parser.add_argument("--name", help="experiment name (default: <config stem>-<search stem>)")
     parser.add_argument("--storage", default="runs/tune", help="experiments folder (made absolute; default runs/tune)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted experiment (Tuner.restore)")

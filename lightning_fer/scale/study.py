@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from lightning_fer.errors import UserError
+from lightning_fer.resources import resolve_config
 from lightning_fer.scale.lr_rules import LR_RULES
 
 BASE_OPTIMIZER = "base"  # the optimizer name that means "whatever the base config uses"
@@ -169,6 +170,9 @@ def load_study(path: str | Path) -> Study:
     _positive_int(study.reference_batch, f"study {path}: reference_batch")
     if study.max_per_device_batch is not None:
         _positive_int(study.max_per_device_batch, f"study {path}: max_per_device_batch")
+    study.base_config = resolve_config(study.base_config)
+    if study.cluster_config:
+        study.cluster_config = resolve_config(study.cluster_config)
     if not Path(study.base_config).is_file():
         raise UserError(f"study {path}: base_config {study.base_config} does not exist")
     study.source = str(path)

@@ -67,7 +67,8 @@ def read_json(path: Path) -> dict | None:
 def summarize(out: Path) -> dict:
     steps = read_steps(out)
     junit = read_junit(out)
-    benches = {p.stem.removeprefix("bench_"): read_json(p) for p in sorted(out.glob("bench_*.json"))}
+    benches = {s["step"].removeprefix("bench-"): None for s in steps if s["step"].startswith("bench-")}
+    benches.update({p.stem.removeprefix("bench_"): read_json(p) for p in sorted(out.glob("bench_*.json"))})
     probe = read_json(out / "probe.json") or {}
     failed_steps = [s["step"] for s in steps if s["exit_code"] != 0]
     failed_tests = [t["test"] for t in junit.get("tests", []) if t["outcome"] in ("failed", "error")]

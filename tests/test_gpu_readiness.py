@@ -202,7 +202,7 @@ def test_probe_reports_tier1_imports_without_dali_ray_wandb():
 
 
 def test_summary_from_junit_steps_and_bench(tmp_path):
-    (tmp_path / "steps.tsv").write_text("probe\t0\t12\npytest-gpu\t1\t80\n")
+    (tmp_path / "steps.tsv").write_text("probe\t0\t12\npytest-gpu\t1\t80\nbench-train\t0\t50\nbench-data\t124\t150\n")
     (tmp_path / "probe.json").write_text(json.dumps({"tier": 1, "devices": ["NVIDIA H200"], "python": "3.12.3",
                                                      "project_imports": {"a": "ok", "b": "ImportError: x"}}))
     (tmp_path / "junit.xml").write_text(
@@ -215,10 +215,12 @@ def test_summary_from_junit_steps_and_bench(tmp_path):
         "columns": ["fed by", "img/s"], "rows": [["in-memory tensors", 25000.0]], "ratio": None, "ratio_label": "",
         "notes": ["n1"]}))
     summary = gpu_summary.write(tmp_path)
-    assert not summary["ok"] and summary["failed_steps"] == ["pytest-gpu"]
+    assert not summary["ok"] and summary["failed_steps"] == ["pytest-gpu", "bench-data"]
+    assert summary["benchmarks"]["data"] is None  # timed out: reported, not dropped
     assert summary["failed_tests"] == ["tests.test_gpu_predict::test_c"]
     assert summary["tests"]["counts"] == {"passed": 1, "skipped": 1, "failed": 1}
     assert summary["measured"] == {"tests.test_gpu_train::test_a": {"step1_loss_rel_diff": 0.004}}
     text = (tmp_path / "summary.md").read_text()
     assert "| in-memory tensors | 25,000.0 |" in text and "`b`: ImportError: x" in text
+    assert "## fer bench data\n\n(no result" in text
     assert json.loads((tmp_path / "summary.json").read_text())["tier"] == 1

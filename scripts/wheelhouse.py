@@ -140,19 +140,24 @@ def stage(src: Path, stash: Path) -> dict[str, list[str]]:
     return report
 
 
-def install(stash: Path, site: Path, use_pip: bool = True) -> list[str]:
-    """Install each wheel of ``stash`` not yet in ``site`` (no deps, no index); returns the newly installed."""
+def install(stash: Path, site: Path, use_pip: bool = True, failed: list[str] | None = None) -> list[str]:
+    """Install each wheel of ``stash`` not yet in ``site`` (no deps, no index); returns the newly installed.
+    A wheel pip refuses (another Python, a broken file) is appended to ``failed`` and the others still go in."""
     done_dir = site / ".installed"
     done_dir.mkdir(parents=True, exist_ok=True)
-    installed = []
+    installed, pip = [], use_pip and _has_pip()
     for wheel in sorted(stash.glob("*.whl")):
         if (done_dir / wheel.name).exists() or wheel.name.startswith(NOT_INSTALLED):
             continue
         with tempfile.TemporaryDirectory(prefix="fer-wheel-", dir=site) as tmp:
-            if use_pip and _has_pip():
+            if pip:
                 cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-compile",
                        "--disable-pip-version-check", "--quiet", "--target", tmp, str(wheel)]
-                subprocess.run(cmd, check=True)
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    lines = (proc.stderr.strip() or proc.stdout.strip() or "pip failed").splitlines()
+                    (failed if failed is not None else []).append(f"{wheel.name}: {lines[-1][:300]}")
+                    continue
             else:
                 _unzip_wheel(wheel, Path(tmp))
             shutil.copytree(tmp, site, dirs_exist_ok=True)
@@ -214,8 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "stage":
         print(json.dumps(stage(args.src, args.stash), indent=1))
     else:
-        for name in install(args.stash, args.site, use_pip=not args.no_pip):
+        failed: list[str] = []
+        for name in install(args.stash, args.site, use_pip=not args.no_pip, failed=failed):
             print(f"installed {name}")
+        for line in failed:
+            print(f"wheelhouse: not installed: {line}", file=sys.stderr)
+        return 1 if failed else 0
     return 0
 
 

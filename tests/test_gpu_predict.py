@@ -69,9 +69,14 @@ def test_fer_predict_cuda_matches_cpu(ckpt: Path, test_media: Path, tmp_path: Pa
     a = pd.read_csv(tmp_path / "cuda" / "single_face.csv", keep_default_na=False)
     b = pd.read_csv(tmp_path / "cpu" / "single_face.csv", keep_default_na=False)
     faces = a["label"] != "no face"
-    assert faces.sum() >= 16 and a["label"].tolist() == b["label"].tolist()
+    assert faces.sum() >= 16 and (faces == (b["label"] != "no face")).all()
     probs = [c for c in a.columns if c.startswith("p_")]
-    np.testing.assert_allclose(a.loc[faces, probs].astype(float), b.loc[faces, probs].astype(float), atol=PROB_ATOL)
+    pa, pb = a.loc[faces, probs].astype(float).to_numpy(), b.loc[faces, probs].astype(float).to_numpy()
+    np.testing.assert_allclose(pa, pb, atol=PROB_ATOL)
+    # a 2-step model is nearly uniform: compare the per-frame argmax only where it is not a near-tie
+    top2 = np.sort(pb, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * PROB_ATOL
+    np.testing.assert_array_equal(pa.argmax(1)[clear], pb.argmax(1)[clear])
 
 
 def test_exported_onnx_on_gpu_matches_cpu_torch(ckpt: Path, faces: np.ndarray, tmp_path: Path, record_property):

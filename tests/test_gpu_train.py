@@ -50,7 +50,7 @@ def test_bf16_channels_last_training_learns_and_checkpoint_loads_on_cpu(frames, 
     with torch.inference_mode():
         cpu_logits = cpu_model(x)
         gpu_logits = cpu_model.to("cuda")(x.to("cuda")).cpu()
-    torch.testing.assert_close(gpu_logits, cpu_logits, rtol=0, atol=5e-2)  # TF32 convolutions on the GPU
+    torch.testing.assert_close(gpu_logits, cpu_logits, rtol=1e-2, atol=5e-2)  # TF32 convolutions on the GPU
 
 
 def test_first_step_loss_bf16_matches_fp32(frames, tmp_path, record_property):

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(DALI)
 DEMO_DIR ?= data/demo
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-slow test-all lint format bench clean
+.PHONY: help venv demo test test-slow test-all test-gpu gpu-check lint format bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,17 @@ test-slow: $(STAMP)  ## only the `slow` tests (real SLURM/Ray daemons, multi-pro
 
 test-all: $(STAMP)  ## every test including `slow` ones (cluster daemons, multi-process training)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# No venv stamp: the GPU machine is offline with its own Python (docs/GPU.md); the venv is used when present.
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_OUT ?= gpu-check
+
+test-gpu:  ## only the `gpu` tests (need CUDA; DALI ones need the DALI wheel); values they measure printed
+	$(GPU_PY) -m pytest -m gpu tests/test_gpu_train.py tests/test_gpu_predict.py tests/test_gpu_dali.py \
+		tests/test_gpu_ddp.py -rA -s $(PYTEST_ARGS)
+
+gpu-check:  ## the whole GPU check (tests + GPU benchmarks + summary) into $(GPU_OUT)/; WHEELHOUSE=DIR to install
+	PYTHON=$(GPU_PY) scripts/gpu_check.sh $(GPU_OUT) $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))
 
 lint: $(STAMP)  ## ruff
 	$(VENV)/bin/ruff check .

@@ -33,8 +33,8 @@ def collect(loader) -> tuple[np.ndarray, np.ndarray]:
     """All (frames, labels) of one pass over a loader, concatenated."""
     frames, labels = [], []
     for batch_frames, batch_labels in loader:
-        frames.append(batch_frames.numpy().copy())
-        labels.append(batch_labels.numpy().copy())
+        frames.append(batch_frames.cpu().numpy().copy())
+        labels.append(batch_labels.cpu().numpy().copy())
     return np.concatenate(frames), np.concatenate(labels)
 
 

@@ -7,7 +7,10 @@ training (shuffled runs of frames), in one run.
 Both loaders are timed as training uses them: a fresh pass per epoch (the DALI training pipeline is
 rebuilt each epoch with the epoch's seed, the baseline DataLoader starts its workers each epoch).
 The two sides alternate epoch by epoch so that load from other processes hits both alike; the
-median epoch is reported. On a CUDA machine the GPU pipeline (NVDEC + GPU operators) is added.
+median epoch is reported. With ``--device gpu`` (the default ``auto`` on a CUDA machine) the GPU pipeline
+(NVDEC decode + GPU operators, batches left on the device) is timed beside them:
+
+    fer bench data --device gpu --batch-size 256 --threads 4
 """
 
 from __future__ import annotations
@@ -37,19 +40,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step", type=int, default=4, help="training: a new run every STEP frames")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per side (after one warm-up)")
     parser.add_argument("--max-clips", type=int, default=0, help="use at most this many clips (0: all)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"),
+                        help="gpu adds the DALI GPU pipeline (NVDEC + GPU operators) beside DALI CPU and the "
+                             "baseline; auto: gpu when CUDA is present")
 
 
 def run(args: argparse.Namespace) -> BenchResult:
     import torch
 
     from dali_pipelines.pipelines import FrameSampling
+    from lightning_fer.bench.device import resolve_device
 
+    gpu = resolve_device(args.device) == "gpu"
     data = Path(args.data) if args.data else default_data()
     ranges = load_ranges(data, args.max_clips)
     modes = [("evaluation (every frame)", FrameSampling(), False),
              (f"training (shuffled, seq {args.sequence_length}, step {args.step})",
               FrameSampling(args.sequence_length, 1, args.step), True)]
-    devices = [None] + ([0] if torch.cuda.is_available() else [])
+    devices = [None] + ([0] if gpu else [])
     rows, ratios = [], {}
     with tempfile.TemporaryDirectory(prefix="fer-bench-data-") as tmp:
         for label, sampling, train in modes:
@@ -64,13 +72,16 @@ def run(args: argparse.Namespace) -> BenchResult:
             for name, (fps, frames) in results.items():
                 rows.append([label, name, args.threads, frames, fps, fps / base])
             ratios[label] = results["DALI CPU"][0] / base
+            if gpu:
+                ratios[f"GPU {label}"] = results["DALI GPU"][0] / base
             print(f"{label}: " + ", ".join(f"{n} {r[0]:,.0f} frames/s" for n, r in results.items()))
     headline = ratios[modes[0][0]]
-    return BenchResult(
-        name=NAME, title="Data loading: DALI vs baseline",
+    return BenchResult(  # with the GPU rows, a section of its own in docs/BENCHMARKS.md (data-gpu)
+        name=f"{NAME}-gpu" if gpu else NAME, title="Data loading: DALI vs baseline" + (" (GPU)" if gpu else ""),
         columns=["mode", "loader", "threads", "frames/epoch", "frames/s", "vs baseline"], rows=rows,
         ratio=headline, ratio_label="DALI CPU / baseline, evaluation",
         notes=[f"training: DALI CPU / baseline {ratios[modes[1][0]]:.2f}x",
+               *[f"DALI GPU / baseline, {label}: {ratios['GPU ' + label]:.2f}x" for label, _, _ in modes if gpu],
                f"{len(ranges)} clips, {sum(r.frames for r in ranges)} frames of 112x112 VP9 from {data}; batch "
                f"{args.batch_size} frames; median of {args.epochs} epochs after a warm-up, sides alternating",
                load_note(),

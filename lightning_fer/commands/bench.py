@@ -23,6 +23,7 @@ def _bench_modules() -> dict:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks: each stage against its baseline, same run")
     parser.add_argument("--output", default="docs/BENCHMARKS.md", help="markdown file to update")
+    parser.add_argument("--json", default=None, help="also write the result (rows, ratio, notes) to this JSON file")
     names = parser.add_subparsers(dest="bench", metavar="NAME")
     modules = _bench_modules()
     for name, module in sorted(modules.items()):
@@ -40,6 +41,8 @@ def _run_one(module):
         result = module.run(args)
         print(result.to_markdown())
         print(f"recorded in {record(result, args.output)}")
+        if getattr(args, "json", None):
+            write_json(result, args.json)
         return 0
 
     return run
@@ -54,3 +57,17 @@ def _run_all(modules: dict, args: argparse.Namespace) -> int:
         print(f"== fer bench {name}")
         _run_one(module)(sub_args)
     return 0
+
+
+def write_json(result, path: str) -> None:
+    """The result as JSON (machine-readable twin of the markdown section), written atomically."""
+    import dataclasses
+    import json
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(dataclasses.asdict(result), indent=1, default=str) + "\n")
+    os.replace(tmp, target)

@@ -11,9 +11,11 @@ import argparse
 import time
 from pathlib import Path
 
+HELP = "run synth -> prepare -> fit -> test on the synthetic demo data"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run synth -> prepare -> fit -> test on the synthetic demo data")
+    parser = subparsers.add_parser("demo", help=HELP)
     parser.add_argument("--out", default="data/demo", help="dataset folder (raw/ and prepared/ inside)")
     parser.add_argument("--run-dir", default="runs/demo", help="training run directory")
     parser.add_argument("--config", default="configs/demo.yaml", help="LightningCLI config for fit/test")

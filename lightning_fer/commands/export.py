@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+HELP = "export a checkpoint to ONNX or a torch.export archive (.pt2)"
+
 SUFFIX = {"onnx": ".onnx", "export": ".pt2"}
 
 
@@ -27,7 +29,7 @@ def _format(text: str) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("export", help="export a checkpoint to ONNX or a torch.export archive (.pt2)",
+    parser = subparsers.add_parser("export", help=HELP,
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", required=True, help="checkpoint from `fer fit` (best.ckpt)")
     parser.add_argument("--format", default="onnx", type=_format, metavar="{" + ",".join(SUFFIX) + "}",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 
+HELP = "hyperparameter search with Ray Tune (grids, ASHA)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("tune", help="hyperparameter search with Ray Tune (grids, ASHA)",
+    parser = subparsers.add_parser("tune", help=HELP,
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="base LightningCLI config (e.g. configs/paper.yaml)")
     parser.add_argument("--search", help="search space YAML (configs/tune/*.yaml)")

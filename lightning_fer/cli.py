@@ -5,6 +5,9 @@ every other subcommand is a plain argparse subparser found in :mod:`lightning_fe
 
     fer synth data/demo            # embedded synthetic demo dataset
     fer fit --config configs/demo.yaml
+
+Start-up stays fast (`fer --help`, `fer COMMAND --help`; `fer bench cli` measures it): command modules
+import nothing heavy at module level, and only the command being run registers its full subparser.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from lightning_fer.errors import UserError
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_names() -> list[str]:
+    """The argparse subcommands (one module each in lightning_fer.commands), found without importing them."""
+    return sorted(info.name for info in pkgutil.iter_modules(commands.__path__))
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `fer` parser. ``command``'s module registers its full subparser; the others only their name and
+    one-line help, so that building their options (which may need heavier imports) waits until they run."""
     parser = argparse.ArgumentParser(
         prog="fer",
         description="Children's facial-expression classification: data, training, tuning, clusters.",
@@ -29,9 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in LIGHTNING_SUBCOMMANDS:
         subparsers.add_parser(name, help=f"LightningCLI {name} (see `fer {name} --help`)", add_help=False)
-    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
-        module.register(subparsers)
+    for name in command_names():
+        module = importlib.import_module(f"{commands.__name__}.{name}")
+        if name == command:
+            module.register(subparsers)
+        else:
+            subparsers.add_parser(name, help=module.HELP, add_help=False)
     return parser
 
 
@@ -41,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lightning_fer.lightning_cli import run_lightning_cli
 
         return run_lightning_cli(argv)
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

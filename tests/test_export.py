@@ -1,4 +1,4 @@
-"""`fer export`: ONNX (onnxruntime CPU) and TorchScript reproduce the PyTorch logits on real face frames.
+"""`fer export`: ONNX (onnxruntime CPU) and the torch.export archive reproduce the PyTorch logits on real face frames.
 
 The frames are real: Haar crops of WolfgangLanger_Pexels.mp4 through the reference preprocessing with the
 checkpoint's normalization, i.e. exactly what `fer predict` feeds the model.
@@ -103,16 +103,29 @@ def test_predict_with_onnx_alone_matches_the_checkpoint(onnx_file: Path, ckpt: P
     np.testing.assert_allclose(a.loc[faces, probs].astype(float), b.loc[faces, probs].astype(float), atol=1e-4)
 
 
-def test_torchscript_export_matches_pytorch(ckpt: Path, model_and_frames, tmp_path: Path):
-    _, _, frames, expected = model_and_frames
-    out = tmp_path / "model.ts.pt"
-    assert main(["export", "--ckpt", str(ckpt), "--format", "torchscript", "--out", str(out)]) == 0
+def test_torch_export_archive_matches_pytorch(ckpt: Path, model_and_frames, tmp_path: Path):
+    from lightning_fer.predict.checkpoint import ModelSpec
+
+    _, spec, frames, expected = model_and_frames
+    out = tmp_path / "model.pt2"
+    assert main(["export", "--ckpt", str(ckpt), "--format", "export", "--out", str(out)]) == 0
     extra = {"fer_spec": ""}
-    scripted = torch.jit.load(str(out), map_location="cpu", _extra_files=extra)
-    assert b'"classes"' in extra["fer_spec"]  # loaded extra files are bytes
+    program = torch.export.load(str(out), extra_files=extra)
+    assert ModelSpec.from_json(extra["fer_spec"]).params == spec.params
+    module = program.module()
     with torch.inference_mode():
-        got = scripted(torch.from_numpy(frames[:3])).numpy()
-    np.testing.assert_allclose(got, expected[:3], atol=TOLERANCE, rtol=0)
+        for size in (1, 3):  # the batch axis is dynamic here too
+            got = module(torch.from_numpy(frames[:size])).numpy()
+            np.testing.assert_allclose(got, expected[:size], atol=TOLERANCE, rtol=0)
+
+
+def test_torchscript_request_is_a_clear_error(ckpt: Path, tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--ckpt", str(ckpt), "--format", "torchscript", "--out", str(tmp_path / "m.ts.pt")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "TorchScript is deprecated" in err and "--format export" in err
+    assert not (tmp_path / "m.ts.pt").exists()
 
 
 def test_export_of_a_corrupt_checkpoint_is_a_clear_error(tmp_path: Path, capsys):

@@ -23,15 +23,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import pytorch_lightning as pl
 
 from lightning_fer.bench.record import BenchResult
 from lightning_fer.errors import UserError
 
 NAME = "scaling"
+STEP_TIMER = "lightning_fer.bench.step_timer.StepTimer"  # class path of the callback each timed `fer fit` gets
 HELP = "DDP training img/s with 1 and N processes (CPU: gloo, cores shared; GPU: one per GPU); efficiency"
 
 
@@ -46,21 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=2,
                         help="runs per process count, interleaved (1,2,1,2...); the median img/s is reported")
     parser.add_argument("--keep", default=None, help="keep the run directories here (default: a temp dir)")
-
-
-class StepTimer(pl.Callback):
-    """Record ``time.perf_counter()`` at every training batch end; write them to step_times_rank<r>.json."""
-
-    def __init__(self) -> None:
-        self.ends: list[float] = []
-
-    def on_train_batch_end(self, *_args, **_kwargs) -> None:
-        self.ends.append(time.perf_counter())
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        record = {"rank": trainer.global_rank, "world_size": trainer.world_size, "batch_ends": self.ends}
-        path = Path(trainer.default_root_dir) / f"step_times_rank{trainer.global_rank}.json"
-        path.write_text(json.dumps(record))
 
 
 def run(args: argparse.Namespace) -> BenchResult:
@@ -124,7 +107,7 @@ def measure(data: Path, run_dir: Path, processes: int, threads: int | None, args
            "--trainer.devices", str(processes), "--trainer.strategy", "ddp" if processes > 1 else "auto",
            "--trainer.max_epochs", "1", "--trainer.limit_train_batches", str(total),
            "--trainer.limit_val_batches", "1", "--trainer.enable_progress_bar", "false",
-           "--trainer.default_root_dir", str(run_dir), f"--trainer.callbacks+={__name__}.StepTimer"]
+           "--trainer.default_root_dir", str(run_dir), f"--trainer.callbacks+={STEP_TIMER}"]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)

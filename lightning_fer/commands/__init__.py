@@ -1,5 +1,8 @@
-"""One module per `fer` subcommand. Each exposes ``register(subparsers)``; cli.py discovers them.
+"""One module per `fer` subcommand; cli.py discovers them.
 
-A command module registers a subparser whose ``func`` default takes the parsed namespace and
-returns an exit code. Heavy imports belong inside that function so that `fer --help` stays fast.
+Each exposes ``HELP`` (its line in `fer --help`) and ``register(subparsers)``, which adds the subparser
+(with ``help=HELP``) whose ``func`` default takes the parsed namespace and returns an exit code. Only the
+command being run is registered in full. Heavy imports (torch, Lightning, Ray, DALI, OpenCV) belong inside
+the functions that run, never at module level or in ``register``: `fer --help` and `fer COMMAND --help`
+stay fast (tests/test_cli_startup.py checks that none of them loads).
 """

@@ -8,11 +8,13 @@ import pkgutil
 
 from lightning_fer import bench
 
+HELP = "benchmarks: each stage against its baseline, same run"
+
 
 def _bench_modules() -> dict:
     modules = {}
     for info in pkgutil.iter_modules(bench.__path__):
-        if info.name == "record":
+        if info.name in bench.HELPER_MODULES:
             continue
         module = importlib.import_module(f"{bench.__name__}.{info.name}")
         if hasattr(module, "NAME"):
@@ -21,7 +23,7 @@ def _bench_modules() -> dict:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="benchmarks: each stage against its baseline, same run")
+    parser = subparsers.add_parser("bench", help=HELP)
     parser.add_argument("--output", default="docs/BENCHMARKS.md", help="markdown file to update")
     parser.add_argument("--json", default=None, help="also write the result (rows, ratio, notes) to this JSON file")
     names = parser.add_subparsers(dest="bench", metavar="NAME")

@@ -11,9 +11,11 @@ import json
 import statistics
 from pathlib import Path
 
+HELP = "cross-validation over subjects/videos (k-fold or leave-one-out)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("cv", help="cross-validation over subjects/videos (k-fold or leave-one-out)")
+    parser = subparsers.add_parser("cv", help=HELP)
     parser.add_argument("--config", required=True, help="LightningCLI config (as for fer fit)")
     parser.add_argument("--folds", default="loso",
                         help="number of folds, or 'loso' for one fold per group (leave-one-subject-out)")

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 from lightning_fer.resources import resolve_config
+HELP = "run synth -> prepare -> fit -> test on the synthetic demo data"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run synth -> prepare -> fit -> test on the synthetic demo data")
+    parser = subparsers.add_parser("demo", help=HELP)
     parser.add_argument("--out", default="data/demo", help="dataset folder (raw/ and prepared/ inside)")
     parser.add_argument("--run-dir", default="runs/demo", help="training run directory")
     parser.add_argument("--config", type=resolve_config, default="configs/demo.yaml",

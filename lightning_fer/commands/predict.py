@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+HELP = "per-frame expression labels on videos/images/camera"
+
 _OVERRIDES = {
     "detect_every": (int, "run Haar on every k-th frame, interpolate between"),
     "detect_max_side": (int, "detect on frames downscaled to this longest side (0: full resolution)"),
@@ -27,7 +29,7 @@ _OVERRIDES = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("predict", help="per-frame expression labels on videos/images/camera",
+    parser = subparsers.add_parser("predict", help=HELP,
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", default=None, help="checkpoint from `fer fit` (best.ckpt)")
     parser.add_argument("--onnx", default=None, help="run this `fer export` ONNX model with ONNX Runtime "

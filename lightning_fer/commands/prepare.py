@@ -13,6 +13,8 @@ import argparse
 import dataclasses
 import sys
 
+HELP = "Haar face-crop pass: videos/images -> 112x112 VP9 face clips + manifest"
+
 _PARAM_HELP = {
     "cascade": "Haar cascade file in cv2.data.haarcascades, or a path",
     "scale_factor": "Haar image-pyramid step",
@@ -35,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from lightning_fer.prepare.params import PrepareParams
 
     parser = subparsers.add_parser(
-        "prepare", help="Haar face-crop pass: videos/images -> 112x112 VP9 face clips + manifest",
+        "prepare", help=HELP,
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="ROOT OUT", help="dataset root and output folder "
                         "(or `merge OUT`)")

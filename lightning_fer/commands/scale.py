@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 
 from lightning_fer.resources import resolve_config
+HELP = "large-batch scaling studies: run the points, report them"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("scale", help="large-batch scaling studies: run the points, report them")
+    parser = subparsers.add_parser("scale", help=HELP)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("study", type=resolve_config, help="study YAML, e.g. configs/scale/example.yaml")

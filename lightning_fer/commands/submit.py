@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from lightning_fer.resources import resolve_config
+HELP = "submit training, the crop pass or tuning to SLURM"
 
 RESOURCE_FLAGS = (
     "nodes",
@@ -49,7 +50,7 @@ def _resource_parent() -> argparse.ArgumentParser:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("submit", help="submit training, the crop pass or tuning to SLURM")
+    parser = subparsers.add_parser("submit", help=HELP)
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     parent = _resource_parent()
     extra = {"nargs": argparse.REMAINDER, "help": "after --: arguments passed on to the fer command"}

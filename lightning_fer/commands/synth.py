@@ -7,10 +7,12 @@ import re
 
 from lightning_fer.errors import UserError
 
+HELP = "generate the synthetic demo dataset (OUT/videos/S<child>_<emotion>_<n>.mp4)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "synth", help="generate the synthetic demo dataset (OUT/videos/S<child>_<emotion>_<n>.mp4)",
+        "synth", help=HELP,
         description="Render drawn children's faces showing six expressions as H.264 videos in the LIRIS-CSE layout, "
                     "then report counts and the Haar face-detection rate.")
     parser.add_argument("out", help="output directory (videos/ and synth.json are written inside)")

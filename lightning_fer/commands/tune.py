@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 
 from lightning_fer.resources import resolve_config
+HELP = "hyperparameter search with Ray Tune (grids, ASHA)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("tune", help="hyperparameter search with Ray Tune (grids, ASHA)",
+    parser = subparsers.add_parser("tune", help=HELP,
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=resolve_config, help="base LightningCLI config (e.g. configs/paper.yaml)")
     parser.add_argument("--search", type=resolve_config, help="search space YAML (configs/tune/*.yaml)")

@@ -1,14 +1,14 @@
-"""Export the trained classifier to ONNX (dynamic batch axis) or TorchScript, with its ModelSpec inside.
+"""Export the trained classifier to ONNX or a torch.export archive (dynamic batch axis), with its ModelSpec inside.
 
-The spec (classes, normalization, Haar parameters) rides along as ONNX metadata / a TorchScript extra
-file, so `fer predict --onnx MODEL.onnx` needs no checkpoint and no training data folder. The
-TorchScript-based ONNX exporter (``dynamo=False``) is used: the dynamo one needs onnxscript.
+Both go through ``torch.export``: ONNX via the current exporter (``torch.onnx.export(..., dynamo=True)``, which
+needs onnxscript), the ``.pt2`` archive via ``torch.export.save`` (TorchScript is deprecated upstream). The
+spec (classes, normalization, Haar parameters) rides along as ONNX metadata / a ``.pt2`` extra file, so
+`fer predict --onnx MODEL.onnx` needs no checkpoint and no training data folder.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import torch
@@ -16,45 +16,55 @@ import torch
 from lightning_fer.errors import UserError
 from lightning_fer.predict.checkpoint import ModelSpec
 
-SPEC_KEY = "fer_spec"  # ONNX metadata key / TorchScript extra-file name holding ModelSpec.to_json()
-OPSET = 17
+SPEC_KEY = "fer_spec"  # ONNX metadata key / .pt2 extra-file name holding ModelSpec.to_json()
+OPSET = 18  # the lowest opset the torch.export-based ONNX exporter targets
+BATCH = "batch"  # name of the dynamic batch dimension in both artefacts
 
 
-def _example(spec: ModelSpec, batch: int = 2) -> torch.Tensor:
-    return torch.zeros(batch, 1, spec.params.size, spec.params.size)
+def _example(spec: ModelSpec, batch: int = 2) -> tuple[torch.Tensor]:
+    """Example input; batch 2, since torch.export would specialize a size-1 dimension to the constant 1."""
+    return (torch.zeros(batch, 1, spec.params.size, spec.params.size),)
+
+
+def _dynamic_batch() -> tuple[dict[int, torch.export.Dim]]:
+    return ({0: torch.export.Dim(BATCH)},)
+
+
+def _temp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: str | Path) -> Path:
     """Write an ONNX model with input ``frames`` (N x 1 x S x S) and output ``logits`` (N x 6), N dynamic."""
     try:
         import onnx
+        import onnxscript  # noqa: F401  (the dynamo exporter's op library; fail here with a clear message)
     except ImportError as err:
-        raise UserError("ONNX export needs onnx (pip install 'lightning-fer[export]')") from err
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with warnings.catch_warnings():  # the legacy exporter warns about itself and shape checks it traces
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (_example(spec),), str(tmp), input_names=["frames"], output_names=["logits"],
-                          dynamic_axes={"frames": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET,
-                          dynamo=False)
-    proto = onnx.load(str(tmp))
+        raise UserError(f"ONNX export needs onnx and onnxscript ({err}; pip install 'lightning-fer[export]')") from err
+    program = torch.onnx.export(model.eval(), _example(spec), dynamo=True, input_names=["frames"],
+                                output_names=["logits"], dynamic_shapes=_dynamic_batch(), opset_version=OPSET,
+                                verbose=False)
+    proto = program.model_proto
     entry = proto.metadata_props.add()
     entry.key, entry.value = SPEC_KEY, spec.to_json()
     proto.doc_string = "lightning_fer PaperResNet50: gray 112x112 face -> 6 expression logits"
     onnx.checker.check_model(proto)
+    path = Path(path)
+    tmp = _temp(path)
     onnx.save(proto, str(tmp))
     os.replace(tmp, path)
     return path
 
 
-def export_torchscript(model: torch.nn.Module, spec: ModelSpec, path: str | Path) -> Path:
-    """Write a traced TorchScript module (any batch size) with the spec as an extra file."""
+def export_program(model: torch.nn.Module, spec: ModelSpec, path: str | Path) -> Path:
+    """Write a ``torch.export`` ExportedProgram (``.pt2``, any batch size) with the spec as an extra file.
+
+    Load it with ``torch.export.load(path, extra_files={"fer_spec": ""})`` and call ``.module()`` on it.
+    """
+    program = torch.export.export(model.eval(), _example(spec), dynamic_shapes=_dynamic_batch())
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(model.eval(), _example(spec), check_trace=False)
-    torch.jit.save(traced, str(tmp), _extra_files={SPEC_KEY: spec.to_json()})
+    tmp = _temp(path)
+    torch.export.save(program, str(tmp), extra_files={SPEC_KEY: spec.to_json()})
     os.replace(tmp, path)
     return path
 

@@ -5,16 +5,19 @@
     manifest = read_manifest("data/faces")
 """
 
-from lightning_fer.prepare.crop import crop_face, square_box
-from lightning_fer.prepare.detect import Box, HaarFaceDetector, iou
-from lightning_fer.prepare.layout import Item, discover
-from lightning_fer.prepare.manifest import COLUMNS, merge_parts, read_manifest
-from lightning_fer.prepare.params import PrepareParams
-from lightning_fer.prepare.run import run_prepare
-from lightning_fer.prepare.summary import Failure, PrepareSummary
-from lightning_fer.prepare.track import Track, track_boxes
+from importlib import import_module
 
-__all__ = [
-    "COLUMNS", "Box", "Failure", "HaarFaceDetector", "Item", "PrepareParams", "PrepareSummary", "Track",
-    "crop_face", "discover", "iou", "merge_parts", "read_manifest", "run_prepare", "square_box", "track_boxes",
-]
+# name -> submodule; loaded on first use (PEP 562) so that `fer prepare --help` needs no OpenCV/PyAV/pandas
+_EXPORTS = {
+    "crop_face": "crop", "square_box": "crop", "Box": "detect", "HaarFaceDetector": "detect", "iou": "detect",
+    "Item": "layout", "discover": "layout", "COLUMNS": "manifest", "merge_parts": "manifest",
+    "read_manifest": "manifest", "PrepareParams": "params", "run_prepare": "run", "Failure": "summary",
+    "PrepareSummary": "summary", "Track": "track", "track_boxes": "track",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

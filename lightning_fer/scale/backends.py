@@ -163,7 +163,7 @@ def _node_capacity(connect: bool) -> tuple[float, float]:
 
         print("(dry run: resources sized for this machine; at run time for the Ray cluster's largest node)")
         return float(os.cpu_count() or 1), float(torch.cuda.device_count())
-    from lightning_fer.tune.driver import ensure_ray
+    from lightning_fer.ray_runtime import ensure_ray
 
     ensure_ray()
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
@@ -179,7 +179,3 @@ def _accelerator(args: Sequence[str]) -> str | None:
         elif arg.startswith("--trainer.accelerator="):
             value = arg.split("=", 1)[1]
     return value
-
-
-def missing_results(points: Sequence[Point]) -> list[Path]:
-    return [p.run_dir / POINT_FILE for p in points if not (p.run_dir / POINT_FILE).is_file()]

@@ -6,5 +6,6 @@ A trial is the base config plus sampled values applied as LightningCLI dotted ov
 - :mod:`.spec`: the search-space YAML -> Tune domains, scheduler, resources.
 - :mod:`.trial`: the trainable (one `fer fit` per trial, its own run directory).
 - :mod:`.report`: the Lightning callback that reports val_loss/val_acc to Tune each epoch.
-- :mod:`.driver`: Ray init, Tuner / Tuner.restore, then :mod:`.results` (tables, best config) and :mod:`.plot`.
+- :mod:`.driver`: Ray init (:mod:`lightning_fer.ray_runtime`), Tuner / Tuner.restore, then :mod:`.results`
+  (tables, best config) and :mod:`.plot` (curves.png), both over :mod:`.records` (trials, best per grid cell).
 """

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_fer.errors import UserError
+from lightning_fer.ray_runtime import ensure_ray
 from lightning_fer.tune.spec import SearchSpec, load_spec, make_scheduler, make_search_alg, param_space
 from lightning_fer.tune.trial import TrialSetup, run_dir_name, train_trial
 
@@ -39,19 +40,6 @@ def experiment_dir(opts: TuneOptions) -> Path:
         raise UserError("give --name, or --config and --search (the default name is <config>-<search>)")
     name = opts.name or f"{Path(opts.config).stem}-{Path(opts.search).stem}"
     return Path(opts.storage).expanduser().resolve() / name
-
-
-def ensure_ray() -> None:
-    """Join the cluster in RAY_ADDRESS (set by the SLURM template / `ray job submit`), else start a local one."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init()
-    else:
-        ray.init(include_dashboard=False)
 
 
 def trial_resources(spec: SearchSpec, opts: TuneOptions) -> dict[str, float]:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from lightning_fer.tune.results import TrialRecord
-    from lightning_fer.tune.spec import SearchSpec
+from lightning_fer.tune.records import BestGrid, TrialRecord, best_grid
+from lightning_fer.tune.spec import SearchSpec
 
 
 def plot_results(records: list[TrialRecord], spec: SearchSpec, axes: tuple[str, str] | None, out: Path) -> bool:
@@ -30,30 +28,26 @@ def plot_results(records: list[TrialRecord], spec: SearchSpec, axes: tuple[str, 
     if len(records) <= 12:
         curves.legend(fontsize=6)
     if axes:
-        _heatmap(panels[0][1], records, spec, *axes)
+        _heatmap(panels[0][1], best_grid(records, spec, *axes))
     from lightning_fer.plotting import save_figure
 
     save_figure(fig, out)
     return True
 
 
-def _heatmap(ax, records: list[TrialRecord], spec: SearchSpec, rows: str, columns: str) -> None:
+def _heatmap(ax, grid: BestGrid) -> None:
     import numpy as np
 
-    from lightning_fer.tune.results import _sort_key, best_record
-
-    row_values = sorted({r.config.get(rows) for r in records}, key=_sort_key)
-    col_values = sorted({r.config.get(columns) for r in records}, key=_sort_key)
-    acc = np.full((len(row_values), len(col_values)), np.nan)
-    for i, rv in enumerate(row_values):
-        for j, cv in enumerate(col_values):
-            best = best_record([r for r in records if r.config.get(rows) == rv and r.config.get(columns) == cv], spec)
+    acc = np.full((len(grid.row_values), len(grid.col_values)), np.nan)
+    for i, row in enumerate(grid.best):
+        for j, best in enumerate(row):
             if best is not None:
                 acc[i, j] = 100 * best.best.get("val_acc", np.nan)
                 ax.text(j, i, f"{acc[i, j]:.1f}%\n{best.best.get('val_loss', np.nan):.4g}", ha="center",
                         va="center", fontsize=8, color="white")
     image = ax.imshow(acc, cmap="viridis", aspect="auto", vmin=0, vmax=100)
     ax.figure.colorbar(image, ax=ax, label="val accuracy (%)")
-    ax.set_xticks(range(len(col_values)), [str(v) for v in col_values])
-    ax.set_yticks(range(len(row_values)), [str(v) for v in row_values])
-    ax.set(xlabel=columns.rsplit(".", 1)[-1], ylabel=rows.rsplit(".", 1)[-1], title="best epoch: acc / loss")
+    ax.set_xticks(range(len(grid.col_values)), [str(v) for v in grid.col_values])
+    ax.set_yticks(range(len(grid.row_values)), [str(v) for v in grid.row_values])
+    ax.set(xlabel=grid.columns.rsplit(".", 1)[-1], ylabel=grid.rows.rsplit(".", 1)[-1],
+           title="best epoch: acc / loss")

@@ -11,39 +11,16 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lightning_fer.tune.plot import plot_results
+from lightning_fer.tune.records import TrialRecord, best_grid, best_record
 from lightning_fer.tune.report import read_epochs
 from lightning_fer.tune.spec import SearchSpec
 from lightning_fer.tune.trial import REPORT_CALLBACK, run_dir_name
-
-
-@dataclass
-class TrialRecord:
-    name: str
-    path: Path
-    config: dict[str, Any]
-    epochs: list[dict]
-    max_epochs: int | None
-    protocol: str
-    error: str | None = None
-    best: dict = field(default_factory=dict)  # the best epoch's report
-
-    @property
-    def status(self) -> str:
-        if self.error:
-            return "error"
-        if self.max_epochs and len(self.epochs) < self.max_epochs:
-            return "stopped early"
-        return "completed"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.path / "checkpoints" / "best.ckpt"
 
 
 def collect(grid, spec: SearchSpec, exp_dir: Path) -> list[TrialRecord]:
@@ -64,12 +41,6 @@ def collect(grid, spec: SearchSpec, exp_dir: Path) -> list[TrialRecord]:
     return sorted(records, key=lambda r: r.name)
 
 
-def best_record(records: list[TrialRecord], spec: SearchSpec) -> TrialRecord | None:
-    scored = [r for r in records if r.best]
-    sign = 1 if spec.mode == "min" else -1
-    return min(scored, key=lambda r: sign * r.best[spec.metric]) if scored else None
-
-
 def cell(record: TrialRecord | None) -> str:
     """'acc% / loss' of the trial's best epoch, as in the paper's tables."""
     if record is None or not record.best:
@@ -80,15 +51,10 @@ def cell(record: TrialRecord | None) -> str:
 
 def grid_table(records: list[TrialRecord], spec: SearchSpec, rows: str, columns: str) -> list[list[str]]:
     """Header + one row per `rows` value; a cell holds the best trial (by the metric) of that combination."""
-    row_values = sorted({r.config.get(rows) for r in records}, key=_sort_key)
-    col_values = sorted({r.config.get(columns) for r in records}, key=_sort_key)
-    table = [[f"{_short(rows)} \\ {_short(columns)}", *[f"{_short(columns)}={v}" for v in col_values]]]
-    for rv in row_values:
-        line = [f"{_short(rows)}={rv}"]
-        for cv in col_values:
-            match = [r for r in records if r.config.get(rows) == rv and r.config.get(columns) == cv]
-            line.append(cell(best_record(match, spec)))
-        table.append(line)
+    grid = best_grid(records, spec, rows, columns)
+    table = [[f"{_short(rows)} \\ {_short(columns)}", *[f"{_short(columns)}={v}" for v in grid.col_values]]]
+    for rv, best in zip(grid.row_values, grid.best, strict=True):
+        table.append([f"{_short(rows)}={rv}", *[cell(b) for b in best]])
     return table
 
 
@@ -154,8 +120,6 @@ def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
         _write(exp_dir / "best_checkpoint.txt", f"{best.checkpoint}\n")
         lines += [f"**Best**: `{best.name}` {cell(best)} at epoch {best.best.get('epoch')}; "
                   f"config `best.yaml`, checkpoint `{best.checkpoint}`.", ""]
-    from lightning_fer.tune.plot import plot_results
-
     if plot_results(records, spec, axes, exp_dir / "curves.png"):
         lines += ["![validation curves](curves.png)", ""]
     _write(exp_dir / "results.md", "\n".join(lines))
@@ -204,7 +168,3 @@ def _fmt(value: Any) -> str:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
-
-
-def _sort_key(value: Any) -> tuple:
-    return (0, value, "") if isinstance(value, int | float) else (1, 0, str(value))

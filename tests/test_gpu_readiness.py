@@ -21,7 +21,6 @@ from lightning_fer.cli import main
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import gpu_summary  # noqa: E402
-
 import wheelhouse  # noqa: E402
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from lightning_fer.resources import resolve_config
+
 HELP = "run synth -> prepare -> fit -> test on the synthetic demo data"
 
 

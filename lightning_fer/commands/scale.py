@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from lightning_fer.resources import resolve_config
+
 HELP = "large-batch scaling studies: run the points, report them"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from lightning_fer.resources import resolve_config
+
 HELP = "submit training, the crop pass or tuning to SLURM"
 
 RESOURCE_FLAGS = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from lightning_fer.resources import resolve_config
+
 HELP = "hyperparameter search with Ray Tune (grids, ASHA)"
 
 

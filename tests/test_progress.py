@@ -34,8 +34,8 @@ def test_auto_means_lines_without_a_terminal():
     (["--trainer.enable_progress_bar", "false"], None),
 ])
 def test_cli_picks_the_progress_callback(args, expected, small_prepared: Path, tmp_path: Path):
-    cli = make_cli(["fit", *TINY, "--data.data_dir", str(small_prepared), "--trainer.default_root_dir",
-                    str(tmp_path), "--progress_every_n_steps", "3", *args], run=False)
+    cli = make_cli([*TINY, "--data.data_dir", str(small_prepared), "--trainer.default_root_dir",
+                    str(tmp_path), "--progress_every_n_steps", "3", *args], run=False)  # run=False: no subcommand
     bars = [c for c in cli.trainer.callbacks if isinstance(c, ProgressBar)]
     assert [type(b) for b in bars] == ([expected] if expected else [])
     if expected is LineProgressBar:

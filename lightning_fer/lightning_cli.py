@@ -4,6 +4,10 @@
 - The resolved config is saved into the run directory (``trainer.default_root_dir``).
 - ``fer test`` without ``--ckpt_path`` evaluates ``<default_root_dir>/checkpoints/best.ckpt``: the
   checkpoint with the lowest validation loss, the paper's model selection.
+- Every run gets the report and sample-frame callbacks (``trainer_defaults``), and ``--progress``
+  (``auto``: a line every ``--progress_every_n_steps`` steps when stdout is not a terminal, as in SLURM
+  jobs and Ray Tune trials; ``bar``: Lightning's bar; ``lines``: always lines).
+- Configs are plain YAML (no ``${...}`` interpolation), so the parser mode is jsonargparse's default.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
+from lightning_fer.callbacks import LineProgressBar, SampleFrameLogger, TestReportWriter, run_checkpoint_dir
+from lightning_fer.callbacks.progress import ProgressMode, wants_lines
 from lightning_fer.data.datamodule import FERDataModule
 from lightning_fer.errors import UserError
 from lightning_fer.module import FERModule
@@ -29,6 +36,11 @@ class FERCLI(LightningCLI):
         parser.add_argument("--wandb_project", type=str, default="lightning-fer")
         parser.add_argument("--wandb_group", type=str | None, default=None,
                             help="group runs, e.g. the trials of one tune experiment or the points of a study")
+        parser.add_argument("--progress", type=ProgressMode, default="auto",
+                            help="auto: lines when stdout is not a terminal (SLURM, Ray Tune), else the bar; "
+                                 "bar: Lightning's progress bar; lines: one line every progress_every_n_steps")
+        parser.add_argument("--progress_every_n_steps", type=int, default=50,
+                            help="training steps between two progress lines")
 
     def instantiate_trainer(self, **kwargs):
         """Default loggers write into the run directory: metrics.csv (+ wandb/) under default_root_dir."""
@@ -47,21 +59,31 @@ class FERCLI(LightningCLI):
                 loggers.append(FERWandbLogger(project=config.get("wandb_project"), save_dir=root,
                                               group=config.get("wandb_group"), name=Path(root).name))
             kwargs["logger"] = loggers
+        callbacks = list(config.trainer.get("callbacks") or [])
+        if (config.trainer.get("enable_progress_bar") is not False and wants_lines(config.get("progress"))
+                and not any(isinstance(c, ProgressBar) for c in callbacks)):
+            kwargs["callbacks"] = [*callbacks, LineProgressBar(config.get("progress_every_n_steps"))]
         return super().instantiate_trainer(**kwargs)
 
     def before_fit(self) -> None:
-        """A SLURM requeue resumes from the newest state: `hpc_ckpt_N.ckpt` (saved on SIGUSR1) beats an older last.ckpt.
+        """`--ckpt_path last` resumes from the newest state of this run directory: `hpc_ckpt_N.ckpt` (saved on
+        SIGUSR1 by a SLURM requeue) when newer than `checkpoints/last.ckpt`, else last.ckpt.
 
         Lightning itself reads hpc_ckpt_N only when no ckpt_path is given, and `fer submit train` passes
         `--ckpt_path last`; `last` with no checkpoint at all still starts fresh (Lightning warns).
         """
         config = self.config_init[self.subcommand]
-        if config.get("ckpt_path") == "last":
-            newer = newer_hpc_checkpoint(Path(self.trainer.default_root_dir))
-            if newer is not None:
-                config["ckpt_path"] = str(newer)
-                if self.trainer.is_global_zero:
-                    print(f"resuming from {newer} (the SLURM requeue checkpoint, newer than last.ckpt)")
+        if config.get("ckpt_path") != "last":
+            return
+        root = Path(self.trainer.default_root_dir)
+        newer = newer_hpc_checkpoint(root)
+        last = run_checkpoint_dir(root) / "last.ckpt"
+        if newer is not None:
+            config["ckpt_path"] = str(newer)
+            if self.trainer.is_global_zero:
+                print(f"resuming from {newer} (the SLURM requeue checkpoint, newer than last.ckpt)")
+        elif last.is_file():
+            config["ckpt_path"] = str(last)
 
     def before_test(self) -> None:
         self._default_to_best_checkpoint()
@@ -72,13 +94,12 @@ class FERCLI(LightningCLI):
     def _default_to_best_checkpoint(self) -> None:
         config = self.config_init[self.subcommand]  # what LightningCLI passes to trainer.test/validate
         if not config.get("ckpt_path"):
-            best = Path(self.trainer.default_root_dir) / "checkpoints" / "best.ckpt"
+            best = run_checkpoint_dir(self.trainer.default_root_dir) / "best.ckpt"
             if not best.is_file():
                 raise UserError(f"no --ckpt_path given and {best} does not exist: train first (fer fit) "
                                 "or pass --ckpt_path")
             config["ckpt_path"] = str(best)
             print(f"evaluating the lowest-val_loss checkpoint {best}")
-        self.model.evaluated_checkpoint = str(config["ckpt_path"])
 
 
 def newer_hpc_checkpoint(root: Path) -> Path | None:
@@ -87,7 +108,7 @@ def newer_hpc_checkpoint(root: Path) -> Path | None:
     if not hpc:
         return None
     newest = max(hpc, key=lambda p: int(p.stem.removeprefix("hpc_ckpt_")))
-    last = [p.stat().st_mtime for p in (root / "checkpoints").glob("last*.ckpt")]
+    last = [p.stat().st_mtime for p in run_checkpoint_dir(root).glob("last*.ckpt")]
     return newest if all(newest.stat().st_mtime > mtime for mtime in last) else None
 
 
@@ -120,7 +141,7 @@ def make_cli(args: Sequence[str], run: bool = True) -> FERCLI:
         args=list(args), run=run,
         save_config_callback=SaveConfigCallback,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"parser_mode": "omegaconf"} if _has_omegaconf() else None,
+        trainer_defaults={"callbacks": [TestReportWriter(), SampleFrameLogger()]},
         auto_configure_optimizers=False,
     )
 
@@ -146,10 +167,3 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
         return 2
     return 0
 
-
-def _has_omegaconf() -> bool:
-    try:
-        import omegaconf  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -1,12 +1,14 @@
-"""The LightningModule: cross-entropy on the paper's ResNet-50, torchmetrics for val/test, reports at test end.
+"""The LightningModule: cross-entropy on the paper's ResNet-50, torchmetrics for val/test.
 
 One ``_step`` serves train/val/test. Loss and metrics are torchmetrics objects, so under DDP they
 are reduced over every rank's samples exactly (sum of losses / sum of counts), not averaged per rank.
+The module writes no files: each evaluation's results stay in ``eval_results`` for the callbacks
+(lightning_fer.callbacks.reports writes the test report and logs sample frames).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
@@ -22,6 +24,14 @@ from torchmetrics.classification import (
 )
 
 from lightning_fer.model import PaperResNet50
+
+
+@dataclass(frozen=True)
+class EvalResults:
+    """One evaluation epoch's totals over every rank: the confusion matrix (CPU) and the mean loss."""
+
+    confmat: torch.Tensor
+    loss: float
 
 
 class FERModule(pl.LightningModule):
@@ -48,7 +58,7 @@ class FERModule(pl.LightningModule):
         self.losses = nn.ModuleDict({f"{s}_": MeanMetric() for s in ("train", "val", "test")})  # "train" is taken
         self.eval_metrics = nn.ModuleDict({f"{s}_": self._eval_collection(num_classes) for s in ("val", "test")})
         self.class_names: tuple[str, ...] = tuple(str(i) for i in range(num_classes))
-        self.evaluated_checkpoint: str | None = None  # set by the CLI for the report
+        self.eval_results: dict[str, EvalResults] = {}  # "val" / "test": the latest epoch's, for the callbacks
 
     @staticmethod
     def _eval_collection(num_classes: int) -> MetricCollection:
@@ -92,44 +102,23 @@ class FERModule(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")
-        if batch_idx == 0 and self.current_epoch == 0 and self.trainer.is_global_zero:
-            from lightning_fer.loggers import log_sample_frames
-
-            log_sample_frames(self.trainer.loggers, batch[0], batch[1], self.class_names)
 
     def test_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
-    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
-        frames = batch[0] if isinstance(batch, list | tuple) else batch
-        return torch.softmax(self(frames), dim=1)
-
-    def _end_eval_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+    def _end_eval_epoch(self, stage: str) -> None:
         results = self.eval_metrics[f"{stage}_"].compute()
         self.log(f"{stage}_acc", results["acc"], prog_bar=True)
         for name in ("precision", "recall", "f1"):
             self.log(f"{stage}_{name}_macro", results[name].mean())
+        self.eval_results[stage] = EvalResults(results["confmat"].cpu(), float(self.losses[f"{stage}_"].compute()))
         self.eval_metrics[f"{stage}_"].reset()
-        return results
 
     def on_validation_epoch_end(self) -> None:
         self._end_eval_epoch("val")
 
     def on_test_epoch_end(self) -> None:
-        results = self._end_eval_epoch("test")
-        if self.trainer.is_global_zero and not self.trainer.sanity_checking:
-            from lightning_fer.reports import write_eval_report
-
-            datamodule = getattr(self.trainer, "datamodule", None)
-            protocol = getattr(datamodule, "protocol", "unknown")
-            run_dir = Path(self.trainer.default_root_dir)
-            report = write_eval_report(results["confmat"].cpu(), self.class_names, run_dir / "reports", "test",
-                                       protocol=protocol, loss=float(self.losses["test_"].compute()),
-                                       checkpoint=self.evaluated_checkpoint or self.trainer.ckpt_path)
-            print(report.markdown)
-            from lightning_fer.loggers import log_report
-
-            log_report(self.trainer.loggers, report)
+        self._end_eval_epoch("test")
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

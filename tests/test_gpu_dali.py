@@ -22,8 +22,8 @@ pytest.importorskip("nvidia.dali", reason="tier 2: needs the DALI wheel (scripts
 from dali_media import collect, face_clip  # noqa: E402
 
 from dali_pipelines.loader import DaliFrameLoader  # noqa: E402
-from dali_pipelines.pipelines import FrameSampling, PipelineSpec  # noqa: E402
-from dali_pipelines.reference import Normalization, normalize  # noqa: E402
+from dali_pipelines.reference import normalize  # noqa: E402
+from dali_pipelines.spec import FrameSampling, Normalization, PipelineSpec  # noqa: E402
 from lightning_fer.prepare import read_manifest  # noqa: E402
 
 # Equalized gray levels (0-255, before normalization), GPU vs CPU pipeline. NVDEC's YUV->RGB conversion and

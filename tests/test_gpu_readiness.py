@@ -114,7 +114,7 @@ def test_bench_data_cpu_has_no_gpu_row(small_prepared, tmp_path):
 def test_frame_cache_holds_one_pass_and_reshuffles_per_pass(small_prepared):
     from dali_media import collect
 
-    from dali_pipelines.pipelines import FrameSampling
+    from dali_pipelines.spec import FrameSampling
     from lightning_fer.bench.data import dali_loader, load_ranges
     from lightning_fer.data.frame_cache import FrameCache
 

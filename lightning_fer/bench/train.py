@@ -161,7 +161,7 @@ def make_feed(feed: str, data: Path, batch: int, args: argparse.Namespace, devic
     total = args.warmup + args.steps
     if feed == "memory":
         return InMemoryLoader(batch, total, args.seed, str(dev.torch_device(device)))
-    from dali_pipelines.pipelines import FrameSampling  # ImportError without DALI
+    from dali_pipelines.spec import FrameSampling
     from lightning_fer.bench.data import dali_loader, load_ranges
     from lightning_fer.data.frame_cache import FrameCache
 

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = [o for o in args.overrides if o != "--"]
     base = ["--config", args.config, *overrides]
     if args.folds == "loso":
-        cli = make_cli(["fit", *base], run=False)
+        cli = make_cli(base, run=False)  # run=False: LightningCLI has no subcommands
         manifest_groups = cli.datamodule.prepare_splits()
         key = "subject" if cli.datamodule.protocol == "subject" else "video_id"
         folds = len({getattr(r, key) for stage in manifest_groups.values() for r in stage})

@@ -19,7 +19,8 @@ import torch
 from nvidia.dali.plugin.base_iterator import LastBatchPolicy
 from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
-from dali_pipelines.pipelines import READER_NAME, PipelineSpec, build_pipeline
+from dali_pipelines.pipelines import READER_NAME, build_pipeline
+from dali_pipelines.spec import PipelineSpec
 
 
 class DaliFrameLoader:

@@ -10,63 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import nvidia.dali.math as dmath
 from nvidia.dali import fn, pipeline_def, types
 from nvidia.dali.pipeline import Pipeline
 
-from dali_pipelines.reference import GRAY_WEIGHTS, Normalization
+from dali_pipelines.reference import CONTRAST_CENTER, GRAY_WEIGHTS
+from dali_pipelines.spec import Augmentation, Normalization, PipelineSpec
 
 READER_NAME = "clips"
-
-
-@dataclass(frozen=True)
-class FrameSampling:
-    """Which frames of a clip become samples: runs of ``sequence_length`` frames ``stride`` apart,
-    a new run every ``step`` frames. (1, 1, 1) visits every frame exactly once."""
-
-    sequence_length: int = 1
-    stride: int = 1
-    step: int = 1
-
-    def __post_init__(self) -> None:
-        if min(self.sequence_length, self.stride, self.step) < 1:
-            raise ValueError(f"frame sampling values must be >= 1, got {self}")
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Train-time augmentation; all off by default, as in the paper."""
-
-    flip: bool = False
-    rotate_degrees: float = 0.0
-    scale: float = 0.0
-    brightness: float = 0.0
-    contrast: float = 0.0
-
-    @property
-    def enabled(self) -> bool:
-        return self.flip or any(v > 0 for v in (self.rotate_degrees, self.scale, self.brightness, self.contrast))
-
-
-@dataclass(frozen=True)
-class PipelineSpec:
-    """Everything one pipeline needs; built by the data module from its config and the trainer's ranks."""
-
-    entries: Sequence[tuple[str, int, int, int]]  # (clip path, label, first frame, end frame exclusive)
-    file_list: str  # where the reader's "file label start end" list is written
-    batch_size: int  # sequences per batch; frames per batch = batch_size * sampling.sequence_length
-    sampling: FrameSampling = FrameSampling()
-    normalization: Normalization = Normalization()
-    augmentation: Augmentation = field(default_factory=Augmentation)
-    shuffle: bool = False
-    seed: int = 0
-    shard_id: int = 0
-    num_shards: int = 1
-    device_id: int | None = None  # None -> CPU operators only
-    num_threads: int = 2
-    prefetch_queue_depth: int = 2
 
 
 def build_pipeline(spec: PipelineSpec) -> Pipeline:
@@ -85,7 +37,7 @@ def build_pipeline(spec: PipelineSpec) -> Pipeline:
             stick_to_shard=True, name=READER_NAME,
         )
         if spec.augmentation.enabled:
-            frames = _augment(frames, spec.augmentation)
+            frames = augment(frames, spec.augmentation)
         return preprocess(frames, spec.normalization), labels
 
     return clip_pipeline()
@@ -147,23 +99,30 @@ def normalize(equalized, norm: Normalization):
     return fn.normalize(x, axes=[1, 2, 3], epsilon=norm.eps)
 
 
-def _augment(frames, aug: Augmentation):
-    """Per-sequence random flip / rotation+scale / brightness+contrast (same draw for all frames of a run)."""
+def augment(frames, aug: Augmentation):
+    """Per-sequence random flip / rotation+scale about the frame's centre / brightness+contrast on FHWC uint8
+    (one draw for all frames of a run); :func:`dali_pipelines.reference.augment` is the NumPy twin."""
     if aug.flip:
         frames = fn.flip(frames, horizontal=fn.random.coin_flip(probability=0.5))
-    if aug.rotate_degrees > 0 or aug.scale > 0:
-        angle = fn.random.uniform(range=[-aug.rotate_degrees, aug.rotate_degrees])
-        zoom = fn.random.uniform(range=[1.0 - aug.scale, 1.0 + aug.scale])
+    if aug.warps:
+        angle = _uniform_around(0.0, aug.rotate_degrees)
+        zoom = _uniform_around(1.0, aug.scale)
+        shape = frames.shape(dtype=types.FLOAT)  # F, H, W, C (on the CPU, also for GPU frames)
+        center = fn.stack(shape[2], shape[1]) * 0.5  # (x, y); DALI puts pixel centres at +0.5
         matrix = fn.transforms.combine(
-            fn.transforms.rotation(angle=angle, center=[56.0, 56.0]),
-            fn.transforms.scale(scale=fn.stack(zoom, zoom), center=[56.0, 56.0]),
+            fn.transforms.rotation(angle=angle, center=center),
+            fn.transforms.scale(scale=fn.stack(zoom, zoom), center=center),
         )
         frames = fn.warp_affine(frames, matrix=matrix, fill_value=0, inverse_map=False)
-    if aug.brightness > 0 or aug.contrast > 0:
-        frames = fn.brightness_contrast(
-            frames,
-            brightness=fn.random.uniform(range=[1.0 - aug.brightness, 1.0 + aug.brightness]),
-            contrast=fn.random.uniform(range=[1.0 - aug.contrast, 1.0 + aug.contrast]),
-            dtype=types.UINT8,
-        )
+    if aug.recolors:
+        frames = fn.brightness_contrast(frames, brightness=_uniform_around(1.0, aug.brightness),
+                                        contrast=_uniform_around(1.0, aug.contrast),
+                                        contrast_center=CONTRAST_CENTER, dtype=types.UINT8)
     return frames
+
+
+def _uniform_around(center: float, spread: float):
+    """U(center - spread, center + spread) per sample, or the constant when spread is 0 (DALI rejects [c, c))."""
+    if spread <= 0:
+        return fn.constant(fdata=center, shape=[])
+    return fn.random.uniform(range=[center - spread, center + spread])

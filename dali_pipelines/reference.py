@@ -3,38 +3,19 @@
 Inference (`fer predict`), the baseline loader and the parity tests use it, so that training
 (DALI) and inference see the same pixels: grayscale by the paper's equation 1
 (Y = 0.2989 R + 0.5870 G + 0.1141 B, rounded to uint8), histogram equalization, normalization.
+``augment`` draws the DALI pipeline's train-time augmentations from the same ranges (same
+distribution, not the same random numbers).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import cv2
 import numpy as np
 
+from dali_pipelines.spec import Augmentation, Normalization
+
 GRAY_WEIGHTS = (0.2989, 0.5870, 0.1141)  # the paper's equation 1 (R, G, B)
-NormalizeMode = Literal["unit", "standardize", "dataset"]
-
-
-@dataclass(frozen=True)
-class Normalization:
-    """How equalized gray levels become floats.
-
-    ``unit``: x / 255. ``standardize``: per-image (x - mean) / std. ``dataset``: (x/255 - mean) / std
-    with the dataset statistics that the crop pass writes beside the manifest.
-    """
-
-    mode: NormalizeMode = "unit"
-    mean: float = 0.5
-    std: float = 0.25
-    eps: float = 1e-6
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("unit", "standardize", "dataset"):
-            raise ValueError(f"normalization mode {self.mode!r}: expected unit, standardize or dataset")
-        if self.std <= 0:
-            raise ValueError(f"normalization std must be positive, got {self.std}")
+CONTRAST_CENTER = 128.0  # uint8 mid-gray: contrast scales around it (passed to DALI's brightness_contrast too)
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -68,3 +49,26 @@ def preprocess(rgb: np.ndarray, norm: Normalization | None = None) -> np.ndarray
     """RGB uint8 frames (N x H x W x 3 or H x W x 3) -> float32 N x 1 x H x W (or 1 x H x W) model input."""
     out = normalize(equalize(to_gray(rgb)), norm or Normalization())
     return out[..., None, :, :]
+
+
+def augment(rgb: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    """Flip / rotate+zoom about the frame's centre / brightness+contrast on uint8 frames (F x H x W x C), one
+    draw for the whole run, in the order and ranges of :func:`dali_pipelines.pipelines.augment`."""
+    if not aug.enabled:
+        return rgb
+    out = rgb
+    if aug.flip and rng.random() < 0.5:
+        out = out[:, :, ::-1]
+    if aug.warps:
+        angle = rng.uniform(-aug.rotate_degrees, aug.rotate_degrees)
+        zoom = rng.uniform(1.0 - aug.scale, 1.0 + aug.scale)
+        height, width = out.shape[1:3]
+        matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), angle, zoom)  # OpenCV: centres at 0
+        out = np.stack([cv2.warpAffine(np.ascontiguousarray(f), matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(f.shape) for f in out])
+    if aug.recolors:
+        brightness = rng.uniform(1.0 - aug.brightness, 1.0 + aug.brightness)
+        contrast = rng.uniform(1.0 - aug.contrast, 1.0 + aug.contrast)
+        x = brightness * (CONTRAST_CENTER + contrast * (out.astype(np.float32) - CONTRAST_CENTER))
+        out = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(out)

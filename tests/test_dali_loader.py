@@ -13,8 +13,7 @@ import torch
 from dali_media import batches, collect
 
 from dali_pipelines.loader import DaliFrameLoader
-from dali_pipelines.pipelines import FrameSampling, PipelineSpec
-from dali_pipelines.reference import Normalization
+from dali_pipelines.spec import FrameSampling, Normalization, PipelineSpec
 from lightning_fer.data.baseline import BaselineFrameLoader, ClipFrameDataset
 from lightning_fer.data.splits import ClipRange
 from lightning_fer.prepare import read_manifest

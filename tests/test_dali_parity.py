@@ -22,8 +22,9 @@ from dali_media import collect, face_clip, face_crops
 from nvidia.dali import fn, pipeline_def, types
 
 from dali_pipelines.loader import DaliFrameLoader
-from dali_pipelines.pipelines import PipelineSpec, build_array_pipeline
-from dali_pipelines.reference import Normalization, equalize, normalize, preprocess, to_gray
+from dali_pipelines.pipelines import build_array_pipeline
+from dali_pipelines.reference import equalize, normalize, preprocess, to_gray
+from dali_pipelines.spec import Normalization, PipelineSpec
 from lightning_fer.prepare import read_manifest
 from lightning_fer.video_io import read_frames
 

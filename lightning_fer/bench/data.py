@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> BenchResult:
     import torch
 
-    from dali_pipelines.pipelines import FrameSampling
+    from dali_pipelines.spec import FrameSampling
 
     data = Path(args.data) if args.data else default_data()
     ranges = load_ranges(data, args.max_clips)
@@ -118,7 +118,7 @@ def load_ranges(data: Path, max_clips: int = 0):
 def dali_loader(ranges, sampling, train: bool, batch_size: int, threads: int, device_id: int | None,
                 file_list: str):
     from dali_pipelines.loader import DaliFrameLoader
-    from dali_pipelines.pipelines import PipelineSpec
+    from dali_pipelines.spec import PipelineSpec
 
     spec = PipelineSpec(entries=[(r.clip, r.label, r.start, r.end) for r in ranges], file_list=file_list,
                         batch_size=batch_size // sampling.sequence_length, sampling=sampling, shuffle=train,
@@ -128,7 +128,7 @@ def dali_loader(ranges, sampling, train: bool, batch_size: int, threads: int, de
 
 
 def baseline_loader(ranges, sampling, train: bool, batch_size: int, workers: int):
-    from dali_pipelines.reference import Normalization
+    from dali_pipelines.spec import Normalization
     from lightning_fer.data.baseline import BaselineFrameLoader, ClipFrameDataset
 
     dataset = ClipFrameDataset(ranges, sampling, Normalization(), shuffle=train, seed=0)

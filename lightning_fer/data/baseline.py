@@ -1,6 +1,6 @@
 """The baseline loader: a torch DataLoader that decodes clips with PyAV and preprocesses with the
-NumPy/OpenCV reference. Same samples, sharding and batch shapes as the DALI loader, for the
-benchmark and for machines without DALI."""
+NumPy/OpenCV reference. Same samples, sharding, batch shapes and augmentation (same distribution) as
+the DALI loader, for the benchmark and for machines without DALI (it imports no ``nvidia.dali``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from dali_pipelines.pipelines import FrameSampling
-from dali_pipelines.reference import Normalization, preprocess
+from dali_pipelines.reference import augment, preprocess
+from dali_pipelines.spec import Augmentation, FrameSampling, Normalization
 from lightning_fer.data.splits import ClipRange
 from lightning_fer.video_io import iter_frames
 
@@ -25,12 +25,17 @@ def sample_starts(clip: ClipRange, sampling: FrameSampling) -> list[int]:
 
 
 class ClipFrameDataset(IterableDataset):
-    """Yields (F x 1 x H x W float32, label) runs, sharded by (rank, world) and then by DataLoader worker."""
+    """Yields (F x 1 x H x W float32, label) runs, sharded by (rank, world) and then by DataLoader worker.
+
+    Augmented runs draw from a generator seeded by (seed, epoch, sample index): reproducible whatever the
+    number of workers, new draws every epoch.
+    """
 
     def __init__(self, ranges: list[ClipRange], sampling: FrameSampling, normalization: Normalization,
-                 shuffle: bool, seed: int, shard_id: int = 0, num_shards: int = 1) -> None:
+                 shuffle: bool, seed: int, shard_id: int = 0, num_shards: int = 1,
+                 augmentation: Augmentation = Augmentation()) -> None:
         self.samples = [(r, s) for r in ranges for s in sample_starts(r, sampling)]
-        self.sampling, self.normalization = sampling, normalization
+        self.sampling, self.normalization, self.augmentation = sampling, normalization, augmentation
         self.shuffle, self.seed = shuffle, seed
         self.epoch = 0  # set by the loader in the main process: workers get a fresh copy each epoch
         total = len(self.samples)
@@ -56,7 +61,10 @@ class ClipFrameDataset(IterableDataset):
                 # the whole clip, shuffled (training) each run decodes its own prefix.
                 frames = np.stack(list(islice(iter_frames(clip.clip), clip.end if not self.shuffle else stop)))
                 cached_clip = clip.clip
-            yield preprocess(frames[start:stop:self.sampling.stride], self.normalization), clip.label
+            run = frames[start:stop:self.sampling.stride]
+            if self.augmentation.enabled:
+                run = augment(run, self.augmentation, np.random.default_rng([self.seed, self.epoch, int(index)]))
+            yield preprocess(run, self.normalization), clip.label
 
 
 def worker_chunk(total: int, worker: int, workers: int) -> range:

@@ -15,14 +15,13 @@ from typing import Literal
 import pytorch_lightning as pl
 import torch
 
-from dali_pipelines.pipelines import Augmentation, FrameSampling, PipelineSpec
-from dali_pipelines.reference import Normalization, NormalizeMode
+from dali_pipelines.spec import Augmentation, FrameSampling, Normalization, NormalizeMode, PipelineSpec
 from lightning_fer.classes import CLASSES
 from lightning_fer.data.splits import ClipRange, Protocol, SplitConfig, describe, make_splits
 from lightning_fer.data.validation import check_clips_decode, check_manifest_rows, check_splits
 from lightning_fer.errors import UserError
 
-STAGE_NEEDS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+STAGE_NEEDS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
 
 
 class FERDataModule(pl.LightningDataModule):
@@ -125,11 +124,12 @@ class FERDataModule(pl.LightningDataModule):
         batch = hp.batch_size if train else (hp.eval_batch_size or hp.batch_size)
         rank, world, device_id = self._ranks()
         ranges = self.splits[split]
+        augmentation = _as(Augmentation, hp.augmentation) if train else Augmentation()
         if hp.loader == "baseline":
             from lightning_fer.data.baseline import BaselineFrameLoader, ClipFrameDataset
 
             dataset = ClipFrameDataset(ranges, sampling, self.normalization(), shuffle=train, seed=hp.seed,
-                                       shard_id=rank, num_shards=world)
+                                       shard_id=rank, num_shards=world, augmentation=augmentation)
             return BaselineFrameLoader(dataset, batch // sampling.sequence_length, train, hp.num_workers)
         from dali_pipelines.loader import DaliFrameLoader
 
@@ -137,7 +137,7 @@ class FERDataModule(pl.LightningDataModule):
             entries=[(r.clip, r.label, r.start, r.end) for r in ranges],
             file_list=str(Path(self._tmp.name) / f"{split}-rank{rank}.txt"),
             batch_size=batch // sampling.sequence_length, sampling=sampling, normalization=self.normalization(),
-            augmentation=_as(Augmentation, hp.augmentation) if train else Augmentation(), shuffle=train, seed=hp.seed,
+            augmentation=augmentation, shuffle=train, seed=hp.seed,
             shard_id=rank, num_shards=world, device_id=device_id, num_threads=hp.num_threads,
         )
         epoch_fn = (lambda: self.trainer.current_epoch) if self.trainer is not None else None

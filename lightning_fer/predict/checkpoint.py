@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from dali_pipelines.reference import Normalization
+from dali_pipelines.spec import Normalization
 from lightning_fer.classes import CLASSES
 from lightning_fer.errors import UserError
 from lightning_fer.prepare.params import PrepareParams
@@ -58,12 +58,16 @@ class ModelSpec:
 
 
 def _allowed_globals() -> list:
-    """Types a checkpoint of this project may pickle besides tensors and containers."""
-    from dali_pipelines.pipelines import Augmentation, FrameSampling
+    """Types a checkpoint of this project may pickle besides tensors and containers; checkpoints written before
+    the settings moved to dali_pipelines.spec name them by their old modules."""
+    from dali_pipelines.spec import Augmentation, FrameSampling
 
     members = (getattr(torch.optim, name) for name in dir(torch.optim))
     optimizers = [m for m in members if isinstance(m, type) and issubclass(m, torch.optim.Optimizer)]
-    return [FrameSampling, Augmentation, Normalization, *optimizers]
+    moved = [(FrameSampling, "dali_pipelines.pipelines.FrameSampling"),
+             (Augmentation, "dali_pipelines.pipelines.Augmentation"),
+             (Normalization, "dali_pipelines.reference.Normalization")]
+    return [FrameSampling, Augmentation, Normalization, *moved, *optimizers]
 
 
 def load_checkpoint_dict(path: str | Path) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -130,7 +131,8 @@ class FERDataModule(pl.LightningDataModule):
 
             dataset = ClipFrameDataset(ranges, sampling, self.normalization(), shuffle=train, seed=hp.seed,
                                        shard_id=rank, num_shards=world, augmentation=augmentation)
-            return BaselineFrameLoader(dataset, batch // sampling.sequence_length, train, hp.num_workers)
+            return BaselineFrameLoader(dataset, batch // sampling.sequence_length, train, hp.num_workers,
+                                       *self._progress_fns(train))
         from dali_pipelines.loader import DaliFrameLoader
 
         spec = PipelineSpec(
@@ -140,8 +142,18 @@ class FERDataModule(pl.LightningDataModule):
             augmentation=augmentation, shuffle=train, seed=hp.seed,
             shard_id=rank, num_shards=world, device_id=device_id, num_threads=hp.num_threads,
         )
-        epoch_fn = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
-        return DaliFrameLoader(spec, train=train, epoch_fn=epoch_fn)
+        return DaliFrameLoader(spec, train, *self._progress_fns(train))
+
+    def _progress_fns(self, train: bool) -> tuple[Callable[[], int] | None, Callable[[], int] | None]:
+        """The trainer's epoch, and (training) the batches its loop has processed in it: the loader's resume
+        state must count those, not the batches Lightning's fetcher already drew one step ahead."""
+        trainer = self.trainer
+        if trainer is None:
+            return None, None
+        def processed() -> int:
+            return trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
+        return (lambda: trainer.current_epoch), (processed if train else None)
 
     def train_dataloader(self):
         return self._loaders["train"]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
+from lightning_fer.atomic_write import write_text
 from lightning_fer.bench.record import BenchResult
 from lightning_fer.errors import UserError
 
@@ -60,7 +61,7 @@ class StepTimer(pl.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         record = {"rank": trainer.global_rank, "world_size": trainer.world_size, "batch_ends": self.ends}
         path = Path(trainer.default_root_dir) / f"step_times_rank{trainer.global_rank}.json"
-        path.write_text(json.dumps(record))
+        write_text(path, json.dumps(record))
 
 
 def run(args: argparse.Namespace) -> BenchResult:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from lightning_fer.atomic_write import remove_partials, write_text
 from lightning_fer.errors import UserError
 from lightning_fer.prepare.summary import PrepareSummary
 
@@ -27,9 +27,7 @@ _PART = re.compile(r"^part-(\d{4})-of-(\d{4})\.csv$")
 
 def _atomic_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -79,8 +77,7 @@ def write_outputs(out: Path, frame: pd.DataFrame, params: dict, params_id: str, 
                   summary: PrepareSummary) -> None:
     """The final files of a run: manifest.csv, failures.csv and prepare.json (written last)."""
     for name in ("manifest.csv", "failures.csv", "prepare.json"):  # temp files of a killed run
-        for stale in out.glob(f".{name}.tmp-*"):
-            stale.unlink(missing_ok=True)
+        remove_partials(out / name)
     write_csv(frame, out / "manifest.csv")
     failures = pd.DataFrame([vars(f) for f in summary.failures], columns=["source", "reason", "detail"])
     write_csv(failures, out / "failures.csv")

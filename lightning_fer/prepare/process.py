@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import av
@@ -20,7 +19,7 @@ import numpy as np
 from dali_pipelines.reference import equalize, to_gray
 from lightning_fer.atomic_write import remove_partials, write_text
 from lightning_fer.prepare.crop import crop_face
-from lightning_fer.prepare.detect import HaarFaceDetector
+from lightning_fer.prepare.detect import detector_for
 from lightning_fer.prepare.layout import Item
 from lightning_fer.prepare.params import PrepareParams
 from lightning_fer.prepare.track import track_boxes
@@ -64,11 +63,6 @@ def sidecar_path(out: Path, video_id: str) -> Path:
 def _fingerprint(path: Path) -> dict:
     stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-@lru_cache(maxsize=4)
-def _detector(params: PrepareParams) -> HaarFaceDetector:
-    return HaarFaceDetector(params)
 
 
 def _finished(item: Item, params: PrepareParams, out: Path) -> ItemResult | None:
@@ -124,7 +118,7 @@ def _produce(item: Item, params: PrepareParams, out: Path) -> ItemResult:
     _open_check(item.source)
     counter = [0]
     try:
-        track = track_boxes(_checked(_frames(item.source, params), params, counter), _detector(params))
+        track = track_boxes(_checked(_frames(item.source, params), params, counter), detector_for(params))
         fps, stated = _stream_facts(item.source)
     except VideoReadError as err:
         where = f" after {counter[0]} frames" if counter[0] else ""

@@ -91,3 +91,22 @@ def test_prepare_info_reader_and_dataset_normalization(tmp_path: Path):
     assert (norm.mode, norm.mean, norm.std) == ("dataset", 0.5, 0.29)
     with pytest.raises(UserError, match="prepare.json: dataset normalization needs stats.gray_mean/gray_std"):
         dataset_normalization({"stats": {}}, tmp_path / "prepare.json")
+
+
+def test_training_and_predict_read_the_same_dataset_normalization(tmp_path: Path):
+    from lightning_fer.data.datamodule import FERDataModule
+    from lightning_fer.predict.checkpoint import spec_from_checkpoint
+
+    (tmp_path / "prepare.json").write_text(json.dumps({"params": {"min_size": 30},
+                                                       "stats": {"gray_mean": 0.47, "gray_std": 0.31}}))
+    training = FERDataModule(data_dir=str(tmp_path), normalization="dataset").normalization()
+    data_hp = {"data_dir": str(tmp_path), "normalization": "dataset"}
+    checkpoint = {"state_dict": {}, "datamodule_hyper_parameters": data_hp}
+    spec = spec_from_checkpoint(checkpoint)
+    assert spec.normalization == training and (training.mean, training.std) == (0.47, 0.31)
+    assert spec.params.min_size == 30 and spec.params_source == str(tmp_path / "prepare.json")
+    (tmp_path / "prepare.json").write_text(json.dumps({"params": {}}))
+    with pytest.raises(UserError, match="prepare.json: dataset normalization needs"):
+        FERDataModule(data_dir=str(tmp_path), normalization="dataset").normalization()
+    with pytest.raises(UserError, match="checkpoint: trained with dataset normalization"):
+        spec_from_checkpoint(checkpoint)

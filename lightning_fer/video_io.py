@@ -18,6 +18,8 @@ from types import TracebackType
 import av
 import numpy as np
 
+from lightning_fer.atomic_write import partial_path
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 
@@ -119,7 +121,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, fps: float = 25.0, codec: str = "libvpx-vp9", gop: int = 12,
                  crf: int = 20) -> None:
         self.path = Path(path)
-        self.tmp_path = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        self.tmp_path = partial_path(self.path)
         self.fps = fps
         self.codec = codec
         self.gop = gop

@@ -11,6 +11,8 @@ import json
 import statistics
 from pathlib import Path
 
+from lightning_fer.markdown import markdown_table
+
 HELP = "cross-validation over subjects/videos (k-fold or leave-one-out)"
 
 
@@ -25,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lightning_fer.atomic_write import write_text
     from lightning_fer.errors import UserError
     from lightning_fer.lightning_cli import make_cli, run_lightning_cli
 
@@ -55,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
         results.append(json.loads((fold_dir / "reports" / "test_metrics.json").read_text()))
     summary = summarize(results)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "cv_summary.json").write_text(json.dumps(summary, indent=2))
-    (run_dir / "cv_summary.md").write_text(summary["markdown"])
+    write_text(run_dir / "cv_summary.json", json.dumps(summary, indent=2))
+    write_text(run_dir / "cv_summary.md", summary["markdown"])
     print(summary["markdown"])
     return 0
 
@@ -69,9 +72,9 @@ def summarize(results: list[dict]) -> dict:
     std = statistics.stdev(accs) if len(accs) > 1 else 0.0
     lines = [f"### cross-validation - protocol `{protocol}` - {len(accs)} folds",
              f"test accuracy {statistics.mean(accs) * 100:.2f}% +- {std * 100:.2f}% (mean +- std over folds)", "",
-             "| fold | accuracy (%) | loss | frames |", "|---|---|---|---|"]
-    lines += [f"| {i} | {r['accuracy'] * 100:.2f} | {r.get('loss') or float('nan'):.4f} | {r['frames']} |"
-              for i, r in enumerate(results)]
+             markdown_table(["fold", "accuracy (%)", "loss", "frames"],
+                            [[i, f"{r['accuracy'] * 100:.2f}", f"{r.get('loss') or float('nan'):.4f}", r["frames"]]
+                             for i, r in enumerate(results)])]
     return {"protocol": protocol, "folds": len(accs), "accuracy_mean": statistics.mean(accs), "accuracy_std": std,
             "loss_mean": statistics.mean(losses) if losses else None, "per_fold": results,
             "markdown": "\n".join(lines) + "\n"}

@@ -71,6 +71,7 @@ def load_engine(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from lightning_fer.atomic_write import write_text
     from lightning_fer.errors import UserError
     from lightning_fer.predict import PredictOptions, format_summary, predict_source, resolve_sources, write_outputs
     from lightning_fer.predict.pipeline import write_annotated
@@ -109,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_summary(result.summary))
         print("  -> " + ", ".join(str(v) for v in paths.values()))
     if len(sources) > 1:
-        (out / "summary.json").write_text(json.dumps({"sources": summaries, "failures": failures}, indent=1) + "\n")
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "summary.json", json.dumps({"sources": summaries, "failures": failures}, indent=1) + "\n")
     if failures:
         print(f"fer predict: {len(failures)} of {len(sources)} inputs failed (listed in {out / 'summary.json'})",
               file=sys.stderr)

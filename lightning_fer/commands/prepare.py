@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import get_args
 
 HELP = "Haar face-crop pass: videos/images -> 112x112 VP9 face clips + manifest"
 
@@ -34,14 +35,15 @@ _PARAM_HELP = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from lightning_fer.prepare.params import PrepareParams
+    from lightning_fer.prepare.layout import DEFAULT_LAYOUT, LAYOUTS
+    from lightning_fer.prepare.params import NoFacePolicy, PrepareParams
 
     parser = subparsers.add_parser(
         "prepare", help=HELP,
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="ROOT OUT", help="dataset root and output folder "
                         "(or `merge OUT`)")
-    parser.add_argument("--layout", default="auto", choices=("auto", "liris", "class", "subject"),
+    parser.add_argument("--layout", default=DEFAULT_LAYOUT, choices=LAYOUTS,
                         help="liris: S<child>_<emotion>_<n>.mp4 files; class: ROOT/<class>/; "
                         "subject: ROOT/<subject>/<class>/ (default: detect)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -54,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = parser.add_argument_group("detection and output parameters")
     for f in dataclasses.fields(PrepareParams):
         kind = type(getattr(defaults, f.name))
-        choices = ("drop", "reuse") if f.name == "no_face" else None
+        choices = get_args(NoFacePolicy) if f.name == "no_face" else None
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=getattr(defaults, f.name),
                            choices=choices, help=f"{_PARAM_HELP.get(f.name, '')} (default: %(default)s)")
     parser.set_defaults(func=run)

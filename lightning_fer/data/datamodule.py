@@ -7,7 +7,6 @@ Lightning adds no DistributedSampler to these iterators, sharding is the reader'
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 
 from dali_pipelines.spec import Augmentation, FrameSampling, Normalization, NormalizeMode, PipelineSpec
 from lightning_fer.classes import CLASSES
-from lightning_fer.data.splits import ClipRange, Protocol, SplitConfig, describe, make_splits
+from lightning_fer.data.splits import DEFAULT_PROTOCOL, ClipRange, Protocol, SplitConfig, describe, make_splits
 from lightning_fer.data.validation import check_clips_decode, check_manifest_rows, check_splits
 from lightning_fer.errors import UserError
 
@@ -31,7 +30,7 @@ class FERDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "data/demo/prepared",  # output folder of `fer prepare` (manifest.csv, clips/)
-        protocol: Protocol = "subject",  # frame (paper) | video | subject (honest default)
+        protocol: Protocol = DEFAULT_PROTOCOL,  # frame (paper) | video | subject (honest default)
         val_fraction: float = 0.15,  # share of groups (subjects, videos or frame segments)
         test_fraction: float = 0.15,
         num_folds: int | None = None,  # cross-validation folds over groups; None = one random split
@@ -111,12 +110,10 @@ class FERDataModule(pl.LightningDataModule):
         mode = self.hparams.normalization
         if mode != "dataset":
             return Normalization(mode)
-        stats_path = Path(self.hparams.data_dir) / "prepare.json"
-        try:
-            stats = json.loads(stats_path.read_text())["stats"]
-            return Normalization("dataset", mean=float(stats["gray_mean"]), std=float(stats["gray_std"]))
-        except (OSError, KeyError, ValueError) as err:
-            raise UserError(f"{stats_path}: dataset normalization needs stats.gray_mean/gray_std ({err})") from err
+        from lightning_fer.prepare.manifest import PREPARE_INFO, dataset_normalization, read_prepare_info
+
+        data_dir = self.hparams.data_dir
+        return dataset_normalization(read_prepare_info(data_dir), Path(data_dir) / PREPARE_INFO)
 
     def _make_loader(self, split: str):
         train = split == "train"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from lightning_fer.prepare.detect import HaarFaceDetector, cascade_path, iou
+from lightning_fer.prepare.detect import HaarFaceDetector, iou
 from lightning_fer.prepare.params import PrepareParams
 from lightning_fer.prepare.track import REFINE_IOU
 
@@ -37,39 +37,13 @@ class FrameFaces:
     raw: dict[int, np.ndarray] | None = None  # boxes before smoothing (set once smoothed)
 
 
-class MultiFaceDetector:
-    """Every face Haar finds (largest first), with the crop pass's downscaling and parameters."""
-
-    def __init__(self, params: PrepareParams) -> None:
-        self.params = params
-        self._cascade = cv2.CascadeClassifier(str(cascade_path(params.cascade)))
-        if self._cascade.empty():
-            raise RuntimeError(f"cannot load Haar cascade {params.cascade}")
-
-    def detect_gray(self, gray: np.ndarray) -> list[np.ndarray]:
-        p = self.params
-        height, width = gray.shape[:2]
-        scale = 1.0
-        if p.detect_max_side and max(height, width) > p.detect_max_side:
-            scale = p.detect_max_side / max(height, width)
-            gray = cv2.resize(gray, (max(1, round(width * scale)), max(1, round(height * scale))),
-                              interpolation=cv2.INTER_AREA)
-        side = max(1, round(p.min_size * scale))
-        found = self._cascade.detectMultiScale(gray, scaleFactor=p.scale_factor, minNeighbors=p.min_neighbors,
-                                               minSize=(side, side))
-        boxes = [np.round(np.asarray(f, dtype=np.float64) / scale) for f in found]
-        return sorted(boxes, key=lambda b: -b[2] * b[3])
-
-
 def make_detect_fn(params: PrepareParams, multi_face: bool) -> DetectFn:
-    """Gray frame -> list of boxes: every face, or the largest only (the crop pass's detector)."""
-    if multi_face:
-        return MultiFaceDetector(params).detect_gray
-    largest = HaarFaceDetector(params)
+    """Gray frame -> list of boxes: every face (largest first), or the largest only, as the crop pass finds them."""
+    detector = HaarFaceDetector(params)
 
     def detect(gray: np.ndarray) -> list[np.ndarray]:
-        box = largest.detect_gray(gray)
-        return [] if box is None else [np.asarray(box, dtype=np.float64)]
+        boxes = detector.detect_all_gray(gray)
+        return [np.asarray(box, dtype=np.float64) for box in (boxes if multi_face else boxes[:1])]
 
     return detect
 

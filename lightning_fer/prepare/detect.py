@@ -1,5 +1,9 @@
 """Haar-cascade face detection (the paper's section 2.3), on a downscaled copy of the frame.
 
+The one detector of the project: the crop pass (prepare/track.py), inference (predict/faces.py) and
+the synthetic data's detection check (synth/detect.py) all use :class:`HaarFaceDetector` with
+:class:`PrepareParams`, so a face found in one is found in the others with the same box.
+
 The stock ``haarcascade_frontalface_default.xml`` is used as the paper did. Detecting on a frame
 whose longest side is ~320 px finds the same faces as full resolution for faces that fill a fair
 part of the frame (children in front of a screen) at a fraction of the cost; boxes are returned
@@ -8,6 +12,7 @@ in the coordinates of the frame that was given.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,15 +41,21 @@ def cascade_path(name: str) -> Path:
     return path
 
 
+@lru_cache(maxsize=8)
+def load_cascade(path: str) -> cv2.CascadeClassifier:
+    """The loaded cascade of a resolved path, parsed once per process (every detector shares it)."""
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise RuntimeError(f"cannot load Haar cascade {path}")
+    return cascade
+
+
 class HaarFaceDetector:
-    """Largest frontal face per frame with OpenCV's Haar cascade; usable for inference too."""
+    """Frontal faces per frame with OpenCV's Haar cascade, as the crop pass, inference and synth checks see them."""
 
     def __init__(self, params: PrepareParams | None = None) -> None:
         self.params = params or PrepareParams()
-        path = cascade_path(self.params.cascade)
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise RuntimeError(f"cannot load Haar cascade {path}")
+        self._cascade = load_cascade(str(cascade_path(self.params.cascade)))
 
     def detect(self, frame_rgb: np.ndarray) -> Box | None:
         """The largest face in an RGB (or gray) uint8 frame, or None."""
@@ -53,6 +64,11 @@ class HaarFaceDetector:
 
     def detect_gray(self, gray: np.ndarray) -> Box | None:
         """As :meth:`detect` for a gray frame (downscaled here when ``detect_max_side`` asks)."""
+        faces = self.detect_all_gray(gray)
+        return faces[0] if faces else None
+
+    def detect_all_gray(self, gray: np.ndarray) -> list[Box]:
+        """Every face in a gray frame, largest first (ties keep the cascade's order), in frame pixels."""
         p = self.params
         height, width = gray.shape[:2]
         scale = 1.0
@@ -63,11 +79,15 @@ class HaarFaceDetector:
         min_side = max(1, round(p.min_size * scale))
         faces = self._cascade.detectMultiScale(gray, scaleFactor=p.scale_factor, minNeighbors=p.min_neighbors,
                                                minSize=(min_side, min_side))
-        if len(faces) == 0:
-            return None
-        x, y, w, h = max(faces, key=lambda f: int(f[2]) * int(f[3]))
         inv = 1.0 / scale
-        return Box(round(x * inv), round(y * inv), round(w * inv), round(h * inv))
+        return [Box(round(x * inv), round(y * inv), round(w * inv), round(h * inv))
+                for x, y, w, h in sorted(faces, key=lambda f: -int(f[2]) * int(f[3]))]
+
+
+@lru_cache(maxsize=4)
+def detector_for(params: PrepareParams) -> HaarFaceDetector:
+    """One detector per parameter set and process (the crop pass's and synth's workers reuse it)."""
+    return HaarFaceDetector(params)
 
 
 def iou(a: np.ndarray | tuple, b: np.ndarray | tuple) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 NoFacePolicy = Literal["drop", "reuse"]
 
@@ -42,7 +42,7 @@ class PrepareParams:
             "detect_every must be >= 1": self.detect_every >= 1,
             "smooth_window must be >= 1": self.smooth_window >= 1,
             "margin must be in [0, 2]": 0 <= self.margin <= 2,
-            "no_face must be 'drop' or 'reuse'": self.no_face in ("drop", "reuse"),
+            "no_face must be 'drop' or 'reuse'": self.no_face in get_args(NoFacePolicy),
             "reuse_max must be >= 0": self.reuse_max >= 0,
             "size must be even and >= 16": self.size >= 16 and self.size % 2 == 0,
             "max_frames must be >= 0": self.max_frames >= 0,

@@ -8,20 +8,18 @@ video in memory). The clip is renamed into place by VideoWriter, then the sideca
 
 from __future__ import annotations
 
-import glob
 import itertools
 import json
-import os
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import av
 import numpy as np
 
 from dali_pipelines.reference import equalize, to_gray
+from lightning_fer.atomic_write import remove_partials, write_text
 from lightning_fer.prepare.crop import crop_face
-from lightning_fer.prepare.detect import HaarFaceDetector
+from lightning_fer.prepare.detect import detector_for
 from lightning_fer.prepare.layout import Item
 from lightning_fer.prepare.params import PrepareParams
 from lightning_fer.prepare.track import track_boxes
@@ -65,11 +63,6 @@ def sidecar_path(out: Path, video_id: str) -> Path:
 def _fingerprint(path: Path) -> dict:
     stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-@lru_cache(maxsize=4)
-def _detector(params: PrepareParams) -> HaarFaceDetector:
-    return HaarFaceDetector(params)
 
 
 def _finished(item: Item, params: PrepareParams, out: Path) -> ItemResult | None:
@@ -125,7 +118,7 @@ def _produce(item: Item, params: PrepareParams, out: Path) -> ItemResult:
     _open_check(item.source)
     counter = [0]
     try:
-        track = track_boxes(_checked(_frames(item.source, params), params, counter), _detector(params))
+        track = track_boxes(_checked(_frames(item.source, params), params, counter), detector_for(params))
         fps, stated = _stream_facts(item.source)
     except VideoReadError as err:
         where = f" after {counter[0]} frames" if counter[0] else ""
@@ -167,9 +160,7 @@ def _write_sidecar(result: ItemResult, item: Item, params: PrepareParams, out: P
     path = sidecar_path(out, item.video_id)
     record = {"params_id": params.params_id, "source": str(item.source), "fingerprint": _fingerprint(item.source),
               "result": asdict(result)}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(record, indent=1))
 
 
 def process_item(item: Item, params: PrepareParams, out: str | Path) -> ItemResult:
@@ -180,9 +171,8 @@ def process_item(item: Item, params: PrepareParams, out: str | Path) -> ItemResu
         return done
     clips = out / "clips"
     clips.mkdir(parents=True, exist_ok=True)
-    for pattern in (".{}.partial-*", ".{}.json.tmp-*"):  # left by a killed run; this item is ours now
-        for stale in clips.glob(pattern.format(glob.escape(item.video_id))):
-            stale.unlink(missing_ok=True)
+    for path in (clip_path(out, item.video_id), sidecar_path(out, item.video_id)):  # left by a killed run
+        remove_partials(path)
     sidecar_path(out, item.video_id).unlink(missing_ok=True)
     try:
         result = _produce(item, params, out)

@@ -23,7 +23,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from lightning_fer.model import PaperResNet50
+from lightning_fer.classes import CLASSES
+from lightning_fer.model import HIDDEN_SIZE, PaperResNet50
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class FERModule(pl.LightningModule):
 
     def __init__(
         self,
-        num_classes: int = 6,
-        hidden_size: int = 512,  # the paper's FC hidden layer
+        num_classes: int = len(CLASSES),
+        hidden_size: int = HIDDEN_SIZE,  # the FC hidden layer (the paper gives no size)
         dropout: float = 0.25,  # the paper's dropout
         optimizer: OptimizerCallable = torch.optim.Adam,
         lr_scheduler: LRSchedulerCallable | None = None,

@@ -5,7 +5,7 @@ benchmark and for machines without DALI."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 
 import numpy as np
@@ -25,11 +25,15 @@ def sample_starts(clip: ClipRange, sampling: FrameSampling) -> list[int]:
 
 
 class ClipFrameDataset(IterableDataset):
-    """Yields (F x 1 x H x W float32, label) runs, sharded by (rank, world) and then by DataLoader worker."""
+    """Yields (F x 1 x H x W float32, label) runs, sharded by (rank, world) and then by DataLoader worker;
+    with ``clip_ids`` (one per range) (frames, label, clip id), as the DALI loader with an entry table."""
 
     def __init__(self, ranges: list[ClipRange], sampling: FrameSampling, normalization: Normalization,
-                 shuffle: bool, seed: int, shard_id: int = 0, num_shards: int = 1) -> None:
+                 shuffle: bool, seed: int, shard_id: int = 0, num_shards: int = 1,
+                 clip_ids: Sequence[int] | None = None) -> None:
         self.samples = [(r, s) for r in ranges for s in sample_starts(r, sampling)]
+        self.sample_clip = None if clip_ids is None else [c for r, c in zip(ranges, clip_ids, strict=True)
+                                                          for _ in sample_starts(r, sampling)]
         self.sampling, self.normalization = sampling, normalization
         self.shuffle, self.seed = shuffle, seed
         self.epoch = 0  # set by the loader in the main process: workers get a fresh copy each epoch
@@ -56,7 +60,8 @@ class ClipFrameDataset(IterableDataset):
                 # the whole clip, shuffled (training) each run decodes its own prefix.
                 frames = np.stack(list(islice(iter_frames(clip.clip), clip.end if not self.shuffle else stop)))
                 cached_clip = clip.clip
-            yield preprocess(frames[start:stop:self.sampling.stride], self.normalization), clip.label
+            sample = preprocess(frames[start:stop:self.sampling.stride], self.normalization), clip.label
+            yield sample if self.sample_clip is None else (*sample, self.sample_clip[index])
 
 
 def worker_chunk(total: int, worker: int, workers: int) -> range:
@@ -64,11 +69,12 @@ def worker_chunk(total: int, worker: int, workers: int) -> range:
     return range((total * worker) // workers, (total * (worker + 1)) // workers)
 
 
-def _collate(batch: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def _collate(batch: list[tuple]) -> tuple[torch.Tensor, ...]:
+    """(frames, labels[, clip ids]): integer columns repeated for every frame of a run."""
     frames = torch.from_numpy(np.concatenate([b[0] for b in batch]))
     per_sample = batch[0][0].shape[0]
-    labels = torch.tensor([b[1] for b in batch], dtype=torch.int64).repeat_interleave(per_sample)
-    return frames, labels
+    columns = list(zip(*batch, strict=True))[1:]
+    return frames, *(torch.tensor(c, dtype=torch.int64).repeat_interleave(per_sample) for c in columns)
 
 
 class BaselineFrameLoader:

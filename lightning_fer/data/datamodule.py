@@ -18,6 +18,7 @@ import torch
 from dali_pipelines.pipelines import Augmentation, FrameSampling, PipelineSpec
 from dali_pipelines.reference import Normalization, NormalizeMode
 from lightning_fer.classes import CLASSES
+from lightning_fer.data.identity import SplitIdentity, split_identity
 from lightning_fer.data.splits import ClipRange, Protocol, SplitConfig, describe, make_splits
 from lightning_fer.data.validation import check_clips_decode, check_manifest_rows, check_splits
 from lightning_fer.errors import UserError
@@ -49,6 +50,7 @@ class FERDataModule(pl.LightningDataModule):
         num_workers: int = 2,  # baseline DataLoader workers per rank
         check_decode: bool = True,  # decode the first frame of every clip before training
         seed: int = 0,  # shuffle seed (epoch e uses seed + e)
+        balanced_sampling: bool = False,  # repeat training ranges of rarer classes up to the largest class
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -59,6 +61,7 @@ class FERDataModule(pl.LightningDataModule):
                                         num_folds, fold)
         self.splits: dict[str, list[ClipRange]] = {}
         self._loaders: dict[str, object] = {}
+        self.identities: dict[str, SplitIdentity] = {}  # val/test: clip and subject of every reader entry
         self._tmp = tempfile.TemporaryDirectory(prefix="fer-dali-")
 
     @property
@@ -125,23 +128,30 @@ class FERDataModule(pl.LightningDataModule):
         batch = hp.batch_size if train else (hp.eval_batch_size or hp.batch_size)
         rank, world, device_id = self._ranks()
         ranges = self.splits[split]
+        if train and hp.balanced_sampling:
+            from lightning_fer.data.balance import oversample_ranges
+
+            ranges = oversample_ranges(ranges, self.num_classes, hp.seed)
+        identity = None if train else self.identities.setdefault(split, split_identity(ranges))
         if hp.loader == "baseline":
             from lightning_fer.data.baseline import BaselineFrameLoader, ClipFrameDataset
 
             dataset = ClipFrameDataset(ranges, sampling, self.normalization(), shuffle=train, seed=hp.seed,
-                                       shard_id=rank, num_shards=world)
+                                       shard_id=rank, num_shards=world,
+                                       clip_ids=identity.range_clip if identity else None)
             return BaselineFrameLoader(dataset, batch // sampling.sequence_length, train, hp.num_workers)
         from dali_pipelines.loader import DaliFrameLoader
 
-        spec = PipelineSpec(
-            entries=[(r.clip, r.label, r.start, r.end) for r in ranges],
+        spec = PipelineSpec(  # evaluation: the reader's label is the entry index, mapped back by the loader
+            entries=[(r.clip, i if identity else r.label, r.start, r.end) for i, r in enumerate(ranges)],
             file_list=str(Path(self._tmp.name) / f"{split}-rank{rank}.txt"),
             batch_size=batch // sampling.sequence_length, sampling=sampling, normalization=self.normalization(),
             augmentation=_as(Augmentation, hp.augmentation) if train else Augmentation(), shuffle=train, seed=hp.seed,
             shard_id=rank, num_shards=world, device_id=device_id, num_threads=hp.num_threads,
         )
         epoch_fn = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
-        return DaliFrameLoader(spec, train=train, epoch_fn=epoch_fn)
+        return DaliFrameLoader(spec, train=train, epoch_fn=epoch_fn,
+                               entry_table=identity.entry_table() if identity else None)
 
     def train_dataloader(self):
         return self._loaders["train"]

@@ -46,8 +46,9 @@ class FERModule(pl.LightningModule):
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)  # val/test: plain, comparable
-        # filled from the training split in setup("fit"); kept in checkpoints as a record of what was used
-        self.register_buffer("class_weights", torch.ones(num_classes) if class_weighted_loss else None)
+        # filled from the training split in setup("fit"); not in checkpoints, so any run can test any checkpoint
+        self.register_buffer("class_weights", torch.ones(num_classes) if class_weighted_loss else None,
+                             persistent=False)
         self.test_outputs = FrameOutputs()  # per-frame probabilities and clip ids for the evaluation summary
         self.optimizer_factory, self.scheduler_factory = optimizer, lr_scheduler
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -75,6 +76,10 @@ class FERModule(pl.LightningModule):
 
             counts = class_frames(datamodule.splits["train"], self.hparams.num_classes)
             self.class_weights.copy_(torch.as_tensor(class_weights(counts), dtype=self.class_weights.dtype))
+            if self.trainer.is_global_zero:
+                print("class-weighted loss: " + ", ".join(f"{name} {w:.3f}" for name, w in
+                                                          zip(self.class_names, self.class_weights.tolist(),
+                                                              strict=True)))
         if stage == "fit" and self.hparams.init_from:  # a resume (--ckpt_path) restores its own weights after this
             from lightning_fer.transfer import load_initial_weights
 

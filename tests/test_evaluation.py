@@ -109,3 +109,24 @@ def test_bootstrap_contains_estimate_narrows_with_subjects_and_is_seeded():
     other = evaluate(_subjects_run(60), 3, BootstrapSettings(seed=1)).to_dict()
     assert other["metrics"]["frame_balanced_accuracy"]["ci"] != many["metrics"]["frame_balanced_accuracy"]["ci"]
     assert "resample 6 subjects (6 subjects >= 5" in evaluate(_subjects_run(6), 3).markdown("abc")
+
+
+def test_report_and_wandb_carry_the_evaluation(tmp_path):
+    from lightning_fer.loggers import FERWandbLogger, log_report
+    from lightning_fer.reports import write_eval_report
+
+    summary = evaluate(FramePredictions(PROBS, LABELS, CLIPS, SUBJECTS), 3)
+    cm = confusion(LABELS, PROBS.argmax(1), 3)
+    report = write_eval_report(cm, ("x", "y", "z"), tmp_path / "reports", "test", protocol="subject",
+                               evaluation=summary)
+    saved = json.loads((tmp_path / "reports" / "test_metrics.json").read_text())
+    assert saved["evaluation"] == json.loads(json.dumps(summary.to_dict()))
+    assert saved["accuracy"] == pytest.approx(0.75) and saved["confusion_matrix"] == cm.tolist()  # kept as before
+    table = (tmp_path / "reports" / "test_table3.md").read_text()
+    assert table.index("| Average |") < table.index("Clip-level confusion") < table.index("Per-subject accuracy")
+    logger = FERWandbLogger(save_dir=str(tmp_path), offline=True, name="t")
+    log_report([logger], report)
+    logger.experiment.finish()
+    logged = b"".join(p.read_bytes() for p in tmp_path.glob("wandb/offline-run-*/*.wandb"))
+    for key in (b"test/clip_accuracy", b"test/frame_balanced_accuracy_ci_low", b"test/per_subject", b"test/table3"):
+        assert key in logged

@@ -171,7 +171,7 @@ class FERModule(pl.LightningModule):
         probs, labels, clips = self.test_outputs.gather(self, self.trainer.world_size, self.hparams.num_classes,
                                                         self.device)
         self.test_outputs.reset()
-        if identity is None or not len(labels):
+        if identity is None or not len(labels) or not self.trainer.is_global_zero:
             return None
         from lightning_fer.evaluation import FramePredictions, evaluate
 

@@ -47,6 +47,7 @@ def test_protocol_table_side_by_side_and_leakage_gap():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # six LightningCLI runs; ~15 min on 2 cores shared with other jobs
 def test_protocols_command_trains_three_protocols(small_prepared: Path, tmp_path: Path):
     code = main(["protocols", "--config", "configs/demo.yaml", "--run-dir", str(tmp_path), "--",
                  "--wandb", "false", "--data.data_dir", str(small_prepared), "--data.batch_size", "8",

@@ -52,13 +52,13 @@ def test_protocols_command_trains_three_protocols(small_prepared: Path, tmp_path
     code = main(["protocols", "--config", "configs/demo.yaml", "--run-dir", str(tmp_path), "--",
                  "--wandb", "false", "--data.data_dir", str(small_prepared), "--data.batch_size", "8",
                  "--data.eval_batch_size", "32", "--data.check_decode", "false", "--trainer.max_epochs", "1",
-                 "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1",
-                 "--trainer.limit_test_batches", "1"])
+                 "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "2",
+                 "--trainer.limit_test_batches", "2"])  # "1" would parse as 1.0 = all
     assert code == 0
     result = json.loads((tmp_path / "protocols.json").read_text())
     assert list(result["runs"]) == ["frame", "video", "subject"]
     assert [r["protocol"] for r in result["runs"].values()] == ["frame", "video", "subject"]
-    assert all(r["evaluation"]["frames"] == r["frames"] == 32 for r in result["runs"].values())  # 1 test batch
+    assert all(r["evaluation"]["frames"] == r["frames"] == 64 for r in result["runs"].values())  # 2 test batches
     assert result["leakage_gap"] == pytest.approx(result["runs"]["frame"]["accuracy"]
                                                   - result["runs"]["subject"]["accuracy"])
     table = (tmp_path / "protocols.md").read_text()

@@ -10,6 +10,10 @@ rebuilt each epoch with pipeline seed ``seed + epoch`` (shuffle buffer, augmenta
 function of the epoch alone, a resumed run sees what an uninterrupted one would, and an epoch cut short
 (``limit_train_batches``) never leaks into the next. ``state_dict`` / ``load_state_dict``
 (:class:`dali_pipelines.resume.EpochProgress`) let Lightning resume in the middle of an epoch.
+
+With ``entry_table`` (E x 2: class label, clip id per file-list entry) the reader's label column holds the
+entry index instead of the class, and batches become ``(frames, labels, clip ids)``: evaluation then knows
+which clip every frame came from, under any sharding.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ from dali_pipelines.spec import PipelineSpec
 
 
 class DaliFrameLoader:
-    """Iterable of ``(frames N x 1 x H x W float32, labels N int64)``, N = sequences x sequence_length."""
+    """Iterable of ``(frames N x 1 x H x W float32, labels N int64[, clip ids N int64])``,
+    N = sequences x sequence_length."""
 
     def __init__(self, spec: PipelineSpec, train: bool, epoch_fn: Callable[[], int] | None = None,
-                 consumed_fn: Callable[[], int] | None = None) -> None:
+                 consumed_fn: Callable[[], int] | None = None, entry_table: torch.Tensor | None = None) -> None:
         self.spec = spec
+        self.entry_table = entry_table
         self.train = train
         self.progress = EpochProgress(spec.seed, epoch_fn, consumed_fn)
         self.shard_size = shard_size(spec.entries, spec.sampling, spec.shard_id, spec.num_shards, equal=spec.shuffle)
@@ -74,7 +80,12 @@ class DaliFrameLoader:
             data = batch[0]
             frames = data["frames"]  # B x F x 1 x H x W
             labels = data["labels"].reshape(-1).to(torch.int64)
-            yield frames.reshape(-1, *frames.shape[2:]), labels.repeat_interleave(frames.shape[1])
+            frames, per_sample = frames.reshape(-1, *frames.shape[2:]), frames.shape[1]
+            if self.entry_table is None:
+                yield frames, labels.repeat_interleave(per_sample)
+            else:
+                table = self.entry_table.to(labels.device)[labels]  # entry index -> (label, clip id)
+                yield frames, table[:, 0].repeat_interleave(per_sample), table[:, 1].repeat_interleave(per_sample)
         self._exhausted = True
 
     def state_dict(self) -> dict[str, Any]:

@@ -82,8 +82,12 @@ def plot_confusion(confmat: np.ndarray, class_names: tuple[str, ...], path: Path
 
 
 def write_eval_report(confmat: torch.Tensor | np.ndarray, class_names: tuple[str, ...], out_dir: Path, stage: str,
-                      protocol: str, loss: float | None = None, checkpoint: str | None = None) -> EvalReport:
-    """Write Table 3 (markdown), the confusion PNG and metrics JSON for one evaluation into ``out_dir``."""
+                      protocol: str, loss: float | None = None, checkpoint: str | None = None,
+                      evaluation=None) -> EvalReport:
+    """Write Table 3 (markdown), the confusion PNG and metrics JSON for one evaluation into ``out_dir``.
+
+    ``evaluation`` (a :class:`lightning_fer.evaluation.EvalSummary`) adds clip-level, balanced and per-subject
+    results with bootstrap intervals: a section under Table 3 and ``metrics["evaluation"]``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     confmat = np.asarray(confmat.numpy() if isinstance(confmat, torch.Tensor) else confmat, dtype=np.int64)
     columns, rows = table3(confmat, class_names)
@@ -94,6 +98,9 @@ def write_eval_report(confmat: torch.Tensor | np.ndarray, class_names: tuple[str
     header = (f"### {stage} report - protocol `{protocol}` - accuracy {accuracy * 100:.2f}% "
               f"on {int(confmat.sum())} frames" + (f", loss {loss:.4f}" if loss is not None else ""))
     markdown = header + "\n\n" + markdown_table(columns, rows) + "\n"
+    if evaluation is not None:
+        metrics["evaluation"] = evaluation.to_dict()
+        markdown += "\n" + evaluation.markdown(class_names)
     files = [write_text(out_dir / f"{stage}_table3.md", markdown),
              write_text(out_dir / f"{stage}_metrics.json", json.dumps(metrics, indent=2))]
     png = plot_confusion(confmat, class_names, out_dir / f"{stage}_confusion.png",

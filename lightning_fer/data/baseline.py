@@ -5,7 +5,7 @@ the DALI loader, for the benchmark and for machines without DALI (it imports no 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -22,7 +22,8 @@ from lightning_fer.video_io import iter_frames
 
 
 class ClipFrameDataset(IterableDataset):
-    """Yields (F x 1 x H x W float32, label) runs of this rank's part, then split by DataLoader worker.
+    """Yields (F x 1 x H x W float32, label) runs of this rank's part, then split by DataLoader worker; with
+    ``clip_ids`` (one per range) (frames, label, clip id), as the DALI loader with an entry table.
 
     The rank's samples each epoch come from :func:`dali_pipelines.epoch_order.epoch_shard`, as in the DALI
     loader (same subsets per rank and epoch); training then permutes them with (seed, epoch, rank), where DALI
@@ -32,9 +33,12 @@ class ClipFrameDataset(IterableDataset):
 
     def __init__(self, ranges: list[ClipRange], sampling: FrameSampling, normalization: Normalization,
                  shuffle: bool, seed: int, shard_id: int = 0, num_shards: int = 1,
-                 augmentation: Augmentation = Augmentation()) -> None:
+                 augmentation: Augmentation = Augmentation(), clip_ids: Sequence[int] | None = None) -> None:
         self.ranges = ranges
         self.entries = [(r.clip, r.label, r.start, r.end) for r in ranges]
+        self.clip_ids = None if clip_ids is None else list(clip_ids)
+        if self.clip_ids is not None and len(self.clip_ids) != len(ranges):
+            raise ValueError(f"clip_ids: {len(self.clip_ids)} ids for {len(ranges)} ranges")
         self.sampling, self.normalization, self.augmentation = sampling, normalization, augmentation
         self.shuffle, self.seed = shuffle, seed
         self.shard_id, self.num_shards = shard_id, num_shards
@@ -70,7 +74,8 @@ class ClipFrameDataset(IterableDataset):
             run = frames[start:stop:self.sampling.stride]
             if self.augmentation.enabled:
                 run = augment(run, self.augmentation, np.random.default_rng([self.seed, self.epoch, index, start]))
-            yield preprocess(run, self.normalization), clip.label
+            sample = preprocess(run, self.normalization), clip.label
+            yield sample if self.clip_ids is None else (*sample, self.clip_ids[index])
 
 
 def worker_chunk(total: int, worker: int, workers: int) -> range:
@@ -78,11 +83,12 @@ def worker_chunk(total: int, worker: int, workers: int) -> range:
     return range((total * worker) // workers, (total * (worker + 1)) // workers)
 
 
-def _collate(batch: list[tuple[np.ndarray, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def _collate(batch: list[tuple]) -> tuple[torch.Tensor, ...]:
+    """(frames, labels[, clip ids]): integer columns repeated for every frame of a run."""
     frames = torch.from_numpy(np.concatenate([b[0] for b in batch]))
     per_sample = batch[0][0].shape[0]
-    labels = torch.tensor([b[1] for b in batch], dtype=torch.int64).repeat_interleave(per_sample)
-    return frames, labels
+    columns = list(zip(*batch, strict=True))[1:]
+    return frames, *(torch.tensor(c, dtype=torch.int64).repeat_interleave(per_sample) for c in columns)
 
 
 class BaselineFrameLoader:

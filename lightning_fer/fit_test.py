@@ -1,0 +1,19 @@
+"""One training run as the multi-run commands (`fer cv`, `fer protocols`) need it: `fer fit`, then `fer test`
+on its best checkpoint, in one run directory; returns the test metrics JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def fit_then_test(args: Sequence[str], run_dir: Path) -> tuple[int, dict | None]:
+    """(exit code, ``reports/test_metrics.json`` of the run) for LightningCLI ``args`` in ``run_dir``."""
+    from lightning_fer.lightning_cli import run_lightning_cli
+
+    common = [*args, "--trainer.default_root_dir", str(run_dir)]
+    for sub in ("fit", "test"):
+        if (code := run_lightning_cli([sub, *common])) != 0:
+            return code, None
+    return 0, json.loads((run_dir / "reports" / "test_metrics.json").read_text())

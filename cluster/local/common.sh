@@ -1,4 +1,4 @@
-# Shared settings for the local single-node SLURM and Ray scripts (sourced, not run).
+# Shared settings and pieces of the local SLURM and Ray scripts, single-node and multi-node (sourced, not run).
 # Every path and port can be overridden from the environment so two checkouts never collide.
 
 FER_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -15,6 +15,13 @@ FER_RAY_PORT="${FER_RAY_PORT:-26379}"
 FER_RAY_DASHBOARD_PORT="${FER_RAY_DASHBOARD_PORT:-28265}"
 FER_RAY_CLIENT_PORT="${FER_RAY_CLIENT_PORT:-20001}"
 FER_RAY_AGENT_PORT="${FER_RAY_AGENT_PORT:-28266}"
+
+# The multi-node cluster on this machine (multinode_up.sh): hosts $FER_MN_PREFIX1..N, each a network namespace
+# with the address $FER_MN_NET.K on the bridge $FER_MN_BRIDGE; this (root) namespace is $FER_MN_NET.254 on it.
+FER_MN_DIR="${FER_MN_DIR:-/tmp/fer-mn}"
+FER_MN_PREFIX="${FER_MN_PREFIX:-fer-node}"
+FER_MN_NET="${FER_MN_NET:-10.213.7}"
+FER_MN_BRIDGE="${FER_MN_BRIDGE:-fermn-br0}"
 
 log() { echo "[fer-cluster] $*"; }
 die() { echo "[fer-cluster] error: $*" >&2; exit 1; }
@@ -62,4 +69,136 @@ ray_bin() {
     else
         die "ray not found: run 'make venv' (installs ray[default,tune]) or put ray on PATH"
     fi
+}
+
+# use_multinode: point the SLURM and Ray settings above at the multi-node cluster's folder and ports.
+use_multinode() {
+    FER_SLURM_DIR="$FER_MN_DIR/slurm"
+    FER_SLURM_CONF="$FER_SLURM_DIR/etc/slurm.conf"
+    FER_SLURMCTLD_PORT="${FER_MN_SLURMCTLD_PORT:-46817}"
+    FER_SLURMD_PORT="${FER_MN_SLURMD_PORT:-46818}"
+    FER_RAY_PORT="${FER_MN_RAY_PORT:-46379}"
+    FER_RAY_DASHBOARD_PORT="${FER_MN_RAY_DASHBOARD_PORT:-48265}"
+    FER_RAY_CLIENT_PORT="${FER_MN_RAY_CLIENT_PORT:-40001}"
+    FER_RAY_AGENT_PORT="${FER_MN_RAY_AGENT_PORT:-48266}"
+}
+mn_host() { echo "$FER_MN_PREFIX$1"; }       # mn_host K: the name of host K
+mn_addr() { echo "$FER_MN_NET.$1"; }          # mn_addr K: its address
+
+# require_netns SCRIPT: refuse clearly unless root with a working `ip netns`.
+require_netns() {
+    [[ $EUID -eq 0 ]] || die "$1 must run as root (it creates network namespaces, links and daemons)"
+    command -v ip >/dev/null || die "$1 needs 'ip' (iproute2) for network namespaces"
+    ip netns list >/dev/null 2>&1 || die "$1: 'ip netns' is unavailable on this machine"
+}
+
+# ---- SLURM pieces shared by slurm_up.sh and multinode_up.sh ----
+
+# start_munged: munged as user munge with its own socket under $FER_SLURM_DIR/munge (never a system munged).
+start_munged() {
+    local munge_dir="$FER_SLURM_DIR/munge" run_dir="$FER_SLURM_DIR/run"
+    mkdir -p "$munge_dir" "$run_dir"
+    chmod 0755 "$FER_SLURM_DIR"  # munged (user munge) must reach its folder
+    chown munge:munge "$munge_dir"
+    chmod 0755 "$munge_dir"
+    if [[ ! -s /etc/munge/munge.key ]]; then
+        log "creating /etc/munge/munge.key"
+        mkdir -p /etc/munge
+        dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 status=none
+    fi
+    chown munge:munge /etc/munge/munge.key
+    chmod 0400 /etc/munge/munge.key
+    if pid_alive "$run_dir/munged.pid"; then
+        log "munged: already running (pid $(cat "$run_dir/munged.pid"))"
+        return 0
+    fi
+    runuser -u munge -- /usr/sbin/munged \
+        --socket="$munge_dir/munge.socket" --pid-file="$munge_dir/munged.pid" \
+        --log-file="$munge_dir/munged.log" --seed-file="$munge_dir/munged.seed"
+    for _ in $(seq 50); do [[ -s "$munge_dir/munged.pid" ]] && break; sleep 0.1; done
+    cp "$munge_dir/munged.pid" "$run_dir/munged.pid"
+    log "munged: started (pid $(cat "$run_dir/munged.pid"))"
+}
+
+# write_slurm_conf CONTROLLER SLURMD_TAG NODE_LINES: $FER_SLURM_CONF with the keys that work here (PLATFORM.md),
+# CONTROLLER as SlurmctldHost (name or name(address)), SLURMD_TAG in slurmd's pid/log/spool names ("" for one
+# slurmd, "-%n" for one per node name) and NODE_LINES (NodeName=/PartitionName= lines).
+write_slurm_conf() {
+    local controller="$1" tag="$2" nodes="$3" run_dir="$FER_SLURM_DIR/run" cpus real_mem def_mem
+    mkdir -p "$FER_SLURM_DIR"/{etc,run,log,state/slurmctld}
+    chmod 0755 "$FER_SLURM_DIR"
+    cat > "$FER_SLURM_CONF.tmp" <<CONF
+$FER_MARKER ($(basename "$0")); edit there, not here.
+ClusterName=fer
+SlurmctldHost=$controller
+SlurmctldPort=$FER_SLURMCTLD_PORT
+SlurmdPort=$FER_SLURMD_PORT
+SlurmUser=root
+AuthType=auth/munge
+AuthInfo=socket=$FER_SLURM_DIR/munge/munge.socket
+CredType=cred/munge
+StateSaveLocation=$FER_SLURM_DIR/state/slurmctld
+SlurmdSpoolDir=$FER_SLURM_DIR/state/slurmd$tag
+SlurmctldPidFile=$run_dir/slurmctld.pid
+SlurmdPidFile=$run_dir/slurmd$tag.pid
+SlurmctldLogFile=$FER_SLURM_DIR/log/slurmctld.log
+SlurmdLogFile=$FER_SLURM_DIR/log/slurmd$tag.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=$FER_SLURM_DEF_MEM
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+JobRequeue=1
+MinJobAge=300
+KillWait=10
+$nodes
+CONF
+    mv "$FER_SLURM_CONF.tmp" "$FER_SLURM_CONF"
+}
+
+# node_memory NODES: sets FER_SLURM_NODE_MEM (85% of what `slurmd -C` sees, split over NODES nodes) and
+# FER_SLURM_DEF_MEM (per-CPU default, so jobs do not each claim a whole node and serialize).
+node_memory() {
+    local real_mem cpus
+    cpus="$(nproc)"
+    real_mem="$(/usr/sbin/slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')"
+    [[ -n "$real_mem" ]] || die "could not read RealMemory from 'slurmd -C'"
+    FER_SLURM_NODE_MEM=$((real_mem * 85 / 100 / $1))
+    FER_SLURM_DEF_MEM=$((FER_SLURM_NODE_MEM / cpus < 2048 ? FER_SLURM_NODE_MEM / cpus : 2048))
+}
+
+# start_daemon NAME PIDFILE COMMAND...: run COMMAND (a daemon writing PIDFILE) unless PIDFILE's process runs.
+start_daemon() {
+    local name="$1" pidfile="$2"
+    shift 2
+    if pid_alive "$pidfile"; then
+        log "$name: already running (pid $(cat "$pidfile"))"
+        return 0
+    fi
+    "$@"
+    for _ in $(seq 100); do pid_alive "$pidfile" && break; sleep 0.1; done
+    pid_alive "$pidfile" || die "$name did not start; see $FER_SLURM_DIR/log/"
+    log "$name: started (pid $(cat "$pidfile"))"
+}
+
+# wait_nodes_idle NODE...: until every node is idle/mixed/allocated in sinfo (30 s), else show the logs and fail.
+wait_nodes_idle() {
+    local node state
+    for node in "$@"; do
+        state=""
+        for _ in $(seq 300); do
+            state="$(SLURM_CONF="$FER_SLURM_CONF" sinfo -h -N -n "$node" -o %T 2>/dev/null | head -n 1 || true)"
+            [[ "$state" == "idle" || "$state" == "mixed" || "$state" == "allocated" ]] && break
+            sleep 0.1
+        done
+        if [[ "$state" != "idle" && "$state" != "mixed" && "$state" != "allocated" ]]; then
+            tail -n 20 "$FER_SLURM_DIR"/log/*.log >&2 || true
+            die "node $node is '${state:-unknown}', not idle, after 30 s"
+        fi
+    done
 }

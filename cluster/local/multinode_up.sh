@@ -25,6 +25,7 @@ if [[ -s "$FER_MN_DIR/nodes" && "$(cat "$FER_MN_DIR/nodes")" != "$nodes" ]]; the
 fi
 "$here/slurm_install.sh"
 mkdir -p "$FER_MN_DIR"
+chmod 0755 "$FER_MN_DIR"  # munged (user munge) must reach its socket folder inside
 echo "$nodes" >"$FER_MN_DIR/nodes"
 ledger="$FER_MN_DIR/created"  # what we created, one "kind name" a line; multinode_down.sh removes exactly these
 touch "$ledger"

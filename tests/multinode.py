@@ -68,7 +68,7 @@ class Cluster:
         contains `only`. Returns the pids killed."""
         pids = self.host_pids(k)
         if only is not None:
-            pids = [p for p in pids if only in _cmdline(p)]
+            pids = [p for p in pids if only in cmdline(p)]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -93,7 +93,7 @@ class Cluster:
         return found
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:

@@ -34,9 +34,10 @@ TRIAL_ARGS = ["--wandb", "false", "--data.eval_batch_size", "8", "--trainer.max_
 
 
 def grid_spec(path: Path, max_failures: int = 2) -> Path:
-    """A 2-trial grid (batch 4 and 8), 1 CPU per trial."""
+    """A 2-trial grid (batch 4 and 8 x 1 epoch, so it has the paper-style table), 1 CPU per trial."""
     spec = {"metric": "val_loss", "mode": "min", "num_samples": 1, "max_failures": max_failures,
-            "resources": {"cpu": 1, "gpu": 0}, "space": {"data.batch_size": {"grid": [4, 8]}}}
+            "resources": {"cpu": 1, "gpu": 0},
+            "space": {"data.batch_size": {"grid": [4, 8]}, "trainer.max_epochs": {"grid": [1]}}}
     path.write_text(yaml.safe_dump(spec))
     return path
 
@@ -88,7 +89,9 @@ def test_fer_tune_places_trials_on_both_hosts(multinode_cluster: Cluster, small_
     assert sorted(r["data.batch_size"] for r in rows) == ["4", "8"]
     assert all(r["status"] == "completed" for r in rows), rows
     assert sorted(r["node"] for r in rows) == [multinode_cluster.addr(1), multinode_cluster.addr(2)], rows
-    assert (exp / "table.md").is_file() and (exp / "results.md").is_file() and (exp / "best.yaml").is_file()
+    for table in ("table.md", "table.csv", "trials.md", "results.md", "best.yaml"):
+        assert (exp / table).is_file(), table
+    assert "batch_size=8" in (exp / "table.md").read_text()
 
 
 def test_worker_host_dies_during_tune_and_its_trial_is_retried(multinode_cluster: Cluster, small_prepared: Path,

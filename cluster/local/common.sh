@@ -89,7 +89,7 @@ mn_addr() { echo "$FER_MN_NET.$1"; }          # mn_addr K: its address
 
 # require_netns SCRIPT: refuse clearly unless root with a working `ip netns`.
 require_netns() {
-    [[ $EUID -eq 0 ]] || die "$1 must run as root (it creates network namespaces, links and daemons)"
+    [[ $EUID -eq 0 ]] || die "$1 must run as root (it manages network namespaces, links and daemons)"
     command -v ip >/dev/null || die "$1 needs 'ip' (iproute2) for network namespaces"
     ip netns list >/dev/null 2>&1 || die "$1: 'ip netns' is unavailable on this machine"
 }

@@ -42,6 +42,8 @@ if ! ip link show "$bridge" >/dev/null 2>&1; then
     ip addr add "$(mn_addr 254)/24" dev "$bridge"
     ip link set "$bridge" up
     log "bridge $bridge: $(mn_addr 254)/24 (this namespace)"
+elif ! grep -qxF "link $bridge" "$ledger"; then
+    die "link $bridge exists but this cluster ($FER_MN_DIR) did not make it: set FER_MN_BRIDGE to another name"
 fi
 if [[ ! -d /etc/netns ]]; then
     mkdir /etc/netns
@@ -63,6 +65,8 @@ for k in $(seq "$nodes"); do
         ip -n "$host" addr add "$(mn_addr "$k")/24" dev eth0
         ip -n "$host" link set eth0 up
         log "host $host: $(mn_addr "$k") (network namespace $host, link $veth)"
+    elif ! grep -qxF "netns $host" "$ledger"; then
+        die "network namespace $host exists but this cluster ($FER_MN_DIR) did not make it: set FER_MN_PREFIX"
     fi
     if [[ ! -d "/etc/netns/$host" ]]; then
         mkdir "/etc/netns/$host"

@@ -40,7 +40,8 @@ def collect(grid, spec: SearchSpec, exp_dir: Path) -> list[TrialRecord]:
             name=path.name, path=path, config=dict(result.config or {}), epochs=epochs,
             max_epochs=(resolved.get("trainer") or {}).get("max_epochs"),
             protocol=str((resolved.get("data") or {}).get("protocol", "unknown")),
-            error=str(result.error).splitlines()[0][:200] if result.error else None, best=best))
+            error=str(result.error).splitlines()[0][:200] if result.error else None, best=best,
+            node=str((result.metrics or {}).get("node_ip", ""))))
     return sorted(records, key=lambda r: r.name)
 
 
@@ -66,7 +67,7 @@ def trial_rows(records: list[TrialRecord], spec: SearchSpec) -> list[dict[str, A
     rows = []
     for r in records:
         row: dict[str, Any] = {"trial": r.name, **{k: _plain(r.config.get(k)) for k in keys}}
-        row.update(status=r.status, epochs_run=len(r.epochs), max_epochs=r.max_epochs,
+        row.update(status=r.status, node=r.node, epochs_run=len(r.epochs), max_epochs=r.max_epochs,
                    best_epoch=r.best.get("epoch"), val_loss=r.best.get("val_loss"), val_acc=r.best.get("val_acc"),
                    checkpoint=str(r.checkpoint) if r.checkpoint.is_file() else "", error=r.error or "")
         rows.append(row)

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from dali_pipelines.loader import DaliFrameLoader
-from dali_pipelines.pipelines import FrameSampling, PipelineSpec
-from dali_pipelines.reference import Normalization
+from dali_pipelines.spec import FrameSampling, Normalization, PipelineSpec
 from lightning_fer.data.baseline import BaselineFrameLoader, ClipFrameDataset
 from lightning_fer.data.identity import split_identity
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dali_pipelines.reference import Normalization
+from dali_pipelines.spec import Normalization
 from lightning_fer.atomic_write import remove_partials, write_text
 from lightning_fer.errors import UserError
 from lightning_fer.prepare.summary import PrepareSummary

@@ -155,14 +155,14 @@ def test_unreadable_video_is_a_clear_error(ckpt: Path, tmp_path: Path, capsys):
 
 
 def test_streaming_tracker_reproduces_the_crop_pass_boxes(test_media: Path):
-    from lightning_fer.predict.faces import FaceTracker, make_detect_fn
+    from lightning_fer.predict import FaceTracker
     from lightning_fer.prepare import HaarFaceDetector, PrepareParams, track_boxes
     from lightning_fer.video_io import iter_frames
 
     frames = [f for f, _ in zip(iter_frames(test_media / "face_noface.mov"), range(100), strict=False)]
     params = PrepareParams(no_face="drop")
     expected = track_boxes(frames, HaarFaceDetector(params), params).boxes
-    tracker = FaceTracker(make_detect_fn(params, multi_face=False), params.detect_every, params.smooth_window)
+    tracker = FaceTracker(HaarFaceDetector(params), multi_face=False, params=params)
     out = [item for frame in frames for item in tracker.push(frame)] + tracker.flush()
     assert [item.index for item in out] == list(range(100))
     got = np.array([next(iter(i.faces.values())) if i.faces else [np.nan] * 4 for i in out])

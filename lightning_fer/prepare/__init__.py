@@ -13,8 +13,10 @@ from lightning_fer.prepare.params import PrepareParams
 from lightning_fer.prepare.run import run_prepare
 from lightning_fer.prepare.summary import Failure, PrepareSummary
 from lightning_fer.prepare.track import Track, track_boxes
+from lightning_fer.prepare.tracker import FaceTracker, FrameFaces
 
 __all__ = [
-    "COLUMNS", "Box", "Failure", "HaarFaceDetector", "Item", "PrepareParams", "PrepareSummary", "Track",
+    "COLUMNS", "Box", "FaceTracker", "Failure", "FrameFaces", "HaarFaceDetector", "Item", "PrepareParams",
+    "PrepareSummary", "Track",
     "crop_face", "discover", "iou", "merge_parts", "read_manifest", "run_prepare", "square_box", "track_boxes",
 ]

@@ -81,6 +81,20 @@ def test_multi_face_photo_labels_several_tracks(ckpt: Path, test_media: Path, tm
     assert float(largest["w"].iloc[0]) == pytest.approx(float(many["w"].iloc[area.argmax()]))
 
 
+def test_multi_face_video_keeps_two_tracks(ckpt: Path, test_media: Path, tmp_path: Path):
+    from media import two_faces
+
+    from lightning_fer.video_io import write_video
+
+    video = tmp_path / "two.mp4"
+    write_video(video, two_faces(test_media, 16), fps=25, codec="libx264")
+    rows = predict(ckpt, video, tmp_path, "--multi-face", "--classify-every", "2")
+    assert rows["track_id"].nunique() == 2 and (rows.groupby("frame").size() == 2).all()
+    assert len(rows) == 32 and set(rows["label"]) <= set(CLASSES)
+    left = rows[rows["x"].astype(float) < 320]
+    assert left["track_id"].nunique() == 1 and (left["w"].astype(float) > 150).all()  # the larger face, one id
+
+
 def test_haar_overrides_and_folder_input(ckpt: Path, test_media: Path, tmp_path: Path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()

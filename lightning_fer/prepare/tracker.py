@@ -60,7 +60,7 @@ class FaceTracker:
         self.count = 0
         self.full_searches = 0  # whole-frame detections (the rest were tracked searches or interpolation)
         self._last_full = -p.redetect_every
-        self._pending: list[tuple[FrameFaces, np.ndarray]] = []  # frames after the last keyframe, with gray
+        self._pending: list[FrameFaces] = []  # frames after the last keyframe
         self._last_key: FrameFaces | None = None
         self._tracks: dict[int, tuple[np.ndarray, int]] = {}  # id -> last box, last frame index
         self._latest = -1  # index of the last frame whose faces are known
@@ -71,17 +71,15 @@ class FaceTracker:
     def push(self, frame: Frame) -> list[FrameFaces]:
         item = FrameFaces(self.count, frame)
         self.count += 1
-        gray = gray_of(frame)
         if item.index % self.every:
-            self._pending.append((item, gray))
+            self._pending.append(item)  # gray made only if this frame must be detected after all
             return []
-        return self._smooth(self._resolve(item, gray))
+        return self._smooth(self._resolve(item))
 
     def flush(self) -> list[FrameFaces]:
         out: list[FrameFaces] = []
         if self._pending:  # the last frame becomes a keyframe
-            item, gray = self._pending.pop()
-            out = self._smooth(self._resolve(item, gray))
+            out = self._smooth(self._resolve(self._pending.pop()))
         return out + self._smooth([], final=True)
 
     def detect(self, gray: np.ndarray, index: int) -> list[np.ndarray]:
@@ -108,27 +106,27 @@ class FaceTracker:
                 distinct.append(box)
         return distinct if self.multi_face else distinct[:1]
 
-    def _resolve(self, key: FrameFaces, gray: np.ndarray) -> list[FrameFaces]:
-        boxes = self.detect(gray, key.index)
+    def _resolve(self, key: FrameFaces) -> list[FrameFaces]:
+        boxes = self.detect(gray_of(key.frame), key.index)
         key.detected = True
         pending, self._pending = self._pending, []
         last = self._last_key
         pairs = _one_to_one(list(last.faces.items()), boxes) if last is not None and last.faces and boxes else None
         if pairs is not None and pending:
             steps = np.arange(1, len(pending) + 1) / (len(pending) + 1)
-            for (item, _), step in zip(pending, steps, strict=True):
+            for item, step in zip(pending, steps, strict=True):
                 item.faces = {tid: start + step * (end - start) for tid, start, end in pairs}
                 self._touch(item)
             key.faces = {tid: end for tid, _, end in pairs}
         else:
-            for item, pending_gray in pending:
-                item.faces = self._assign(self.detect(pending_gray, item.index), item.index)
+            for item in pending:
+                item.faces = self._assign(self.detect(gray_of(item.frame), item.index), item.index)
                 item.detected = True
                 self._touch(item)
             key.faces = self._assign(boxes, key.index)
         self._touch(key)
         self._last_key = key
-        return [item for item, _ in pending] + [key]
+        return [*pending, key]
 
     def _touch(self, item: FrameFaces) -> None:
         for tid, box in item.faces.items():

@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent("""
                        train_sampling=FrameSampling(2, 1, 2), augmentation=aug)
     dm.setup("fit")
     frames, labels = next(iter(dm.train_dataloader()))
-    val_frames, _ = next(iter(dm.val_dataloader()))
+    val_frames = next(iter(dm.val_dataloader()))[0]  # evaluation batches: frames, labels, clip ids
 
     from lightning_fer.cli import main
     code = main(["predict", "--ckpt", ckpt, "--input", video, "--out", out, "--no-progress", "--max-frames", "6"])

@@ -92,5 +92,5 @@ def test_sharded_prepare_resume_and_dali_training_on_odd_names(odd_root, tmp_pat
     clips = {line.split()[0] for line in listed.splitlines()}
     fit_clips = {str((out / r.clip).resolve()) for split in ("train", "val") for r in data.splits[split]}
     assert clips == fit_clips and {Path(c).stem for c in clips} & set(odd["video_id"])
-    val_frames = sum(len(y) for _, y in data.val_dataloader())
+    val_frames = sum(len(batch[1]) for batch in data.val_dataloader())  # frames, labels, clip ids
     assert val_frames == sum(r.end - r.start for r in data.splits["val"])

@@ -9,6 +9,7 @@ history that the results and a resumed experiment read.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -37,7 +38,8 @@ class TuneReport(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        found = {k: float(trainer.callback_metrics[k]) for k in self.metrics if k in trainer.callback_metrics}
+        found = {k: diverged_as_worst(k, float(trainer.callback_metrics[k]))
+                 for k in self.metrics if k in trainer.callback_metrics}
         if "val_loss" not in found:  # no validation this epoch (check_val_every_n_epoch > 1)
             return
         found["epoch"] = trainer.current_epoch + 1
@@ -47,6 +49,12 @@ class TuneReport(pl.Callback):
             from ray import tune
 
             tune.report(found)
+
+
+def diverged_as_worst(name: str, value: float) -> float:
+    """A NaN loss (a diverged trial) reported as +inf: schedulers compare with ``<``, and NaN compares false
+    with everything, so ASHA would never stop the trial whose loss is worst of all."""
+    return math.inf if name.endswith("loss") and math.isnan(value) else value
 
 
 def read_epochs(run_dir: Path) -> list[dict]:

@@ -13,16 +13,16 @@ import json
 import statistics
 from pathlib import Path
 
+from lightning_fer.commands import add_config_runs_arguments, base_fit_args
+
 HELP = "cross-validation over subjects/videos (k-fold or leave-one-out)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("cv", help=HELP)
-    parser.add_argument("--config", required=True, help="LightningCLI config (as for fer fit)")
     parser.add_argument("--folds", default="loso",
                         help="number of folds, or 'loso' for one fold per group (leave-one-subject-out)")
-    parser.add_argument("--run-dir", default="runs/cv", help="folds land in RUN_DIR/fold_<i>")
-    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="-- then LightningCLI flags for every fold")
+    add_config_runs_arguments(parser, "runs/cv", "fold_<i>")
     parser.set_defaults(func=run)
 
 
@@ -32,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from lightning_fer.fit_test import fit_then_test
     from lightning_fer.lightning_cli import make_cli
 
-    overrides = [o for o in args.overrides if o != "--"]
-    base = ["--config", args.config, *overrides]
+    base = base_fit_args(args)
     if args.folds == "loso":
         cli = make_cli(base, run=False)  # run=False: LightningCLI has no subcommands
         manifest_groups = cli.datamodule.prepare_splits()

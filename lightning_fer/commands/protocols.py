@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import argparse
 
+from lightning_fer.commands import add_config_runs_arguments, base_fit_args
+
 PROTOCOLS = ("frame", "video", "subject")
 HELP = "train one config under frame, video and subject protocols; one side-by-side table"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("protocols", help=HELP)
-    parser.add_argument("--config", required=True, help="LightningCLI config (as for fer fit)")
     parser.add_argument("--protocols", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
                         help="which protocols to run (default: all three)")
-    parser.add_argument("--run-dir", default="runs/protocols", help="runs land in RUN_DIR/<protocol>")
-    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="-- then LightningCLI flags for every run")
+    add_config_runs_arguments(parser, "runs/protocols", "<protocol>")
     parser.set_defaults(func=run)
 
 
@@ -33,12 +33,11 @@ def run(args: argparse.Namespace) -> int:
     from lightning_fer.evaluation.compare import leakage_gap, protocol_table
     from lightning_fer.fit_test import fit_then_test
 
-    overrides = [o for o in args.overrides if o != "--"]
     run_dir = Path(args.run_dir)
     results = {}
     for protocol in args.protocols:
         print(f"== protocol {protocol} -> {run_dir / protocol}")
-        code, metrics = fit_then_test(["--config", args.config, *overrides, "--data.protocol", protocol],
+        code, metrics = fit_then_test([*base_fit_args(args), "--data.protocol", protocol],
                                       run_dir / protocol)
         if code != 0:
             return code

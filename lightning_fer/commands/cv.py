@@ -1,7 +1,8 @@
 """`fer cv`: k-fold or leave-one-subject-out cross-validation: fit + test per fold, mean and std over folds.
 
-Each fold is a normal run (`fer fit` then `fer test` on its best checkpoint) in <run-dir>/fold_<i>;
-the summary (cv_summary.json / .md) states the protocol and every fold's accuracy.
+Each fold is a normal run (`fer fit` then `fer test` on its best checkpoint) in <run-dir>/fold_<i>; rerunning
+resumes the folds that hold checkpoints (`--ckpt_path last`: a finished fold trains no further). The summary
+(cv_summary.json / .md) states the protocol and every fold's accuracy.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from lightning_fer.errors import UserError
     from lightning_fer.lightning_cli import make_cli, run_lightning_cli
+    from lightning_fer.run_dirs import resume_args
 
     overrides = [o for o in args.overrides if o != "--"]
     base = ["--config", args.config, *overrides]
@@ -49,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         common = [*base, "--data.num_folds", str(folds), "--data.fold", str(fold),
                   "--trainer.default_root_dir", str(fold_dir)]
         print(f"== fold {fold + 1}/{folds} -> {fold_dir}")
-        for sub in ("fit", "test"):
-            if (code := run_lightning_cli([sub, *common])) != 0:
+        for argv in (["fit", *common, *resume_args(fold_dir)], ["test", *common]):
+            if (code := run_lightning_cli(argv)) != 0:
                 return code
         results.append(json.loads((fold_dir / "reports" / "test_metrics.json").read_text()))
     summary = summarize(results)

@@ -165,3 +165,34 @@ def test_new_run_and_requeue_keep_one_wandb_run_per_folder(small_prepared: Path,
     # --new_run together with a checkpoint to resume is contradictory
     assert fit(small_prepared, first, "--new_run", "true", "--ckpt_path", "last") == 2
     assert "pass only one of them" in capsys.readouterr().err
+
+
+def test_run_folder_rule_numbers_resumes_and_slurm_requeues(tmp_path: Path, monkeypatch):
+    from lightning_fer.errors import UserError
+    from lightning_fer.run_dirs import fit_run_dir, resume_args
+
+    root = tmp_path / "demo"
+    assert fit_run_dir(root, resuming=False, new_run=False) == root and resume_args(root) == []
+    (root / "checkpoints").mkdir(parents=True)
+    (root / "config.yaml").write_text("x")  # a folder without checkpoints holds no run yet
+    assert fit_run_dir(root, resuming=False, new_run=True) == root
+    (root / "checkpoints" / "best.ckpt").write_bytes(b"")
+    (tmp_path / "demo-2").mkdir()
+    (tmp_path / "demo-2" / "hpc_ckpt_1.ckpt").write_bytes(b"")  # a requeued numbered run holds a run too
+    (tmp_path / "demo-3").mkdir()  # a crashed start without checkpoints: free
+    assert fit_run_dir(root, resuming=False, new_run=True) == tmp_path / "demo-3"
+    assert fit_run_dir(root, resuming=True, new_run=False) == root
+    assert resume_args(root) == ["--ckpt_path", "last"]
+    with pytest.raises(UserError, match=f"^{root} already holds a run"):
+        fit_run_dir(root, resuming=False, new_run=False)
+    # inside a SLURM job Lightning resumes hpc_ckpt_N by itself: a requeue without --ckpt_path is allowed
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    monkeypatch.setenv("SLURM_JOB_NAME", "train")
+    assert fit_run_dir(tmp_path / "demo-2", resuming=False, new_run=False) == tmp_path / "demo-2"
+    with pytest.raises(UserError):
+        fit_run_dir(root, resuming=False, new_run=False)  # no hpc checkpoint there: still a new fit
+
+
+def test_submit_train_refuses_new_run(capsys):
+    assert main(["submit", "train", "--config", "configs/demo.yaml", "--dry-run", "--", "--new_run", "true"]) == 2
+    assert "--new_run cannot be submitted" in capsys.readouterr().err

@@ -137,6 +137,7 @@ def test_older_checkpoint_without_record_names_what_is_missing(run: Path, tmp_pa
     assert spec.params_source.startswith("defaults")
 
 
+@pytest.mark.slow  # ~3 min: three fits (one a separate process, as a requeue is) and a test
 def test_new_run_and_requeue_keep_one_wandb_run_per_folder(small_prepared: Path, tmp_path: Path, capsys):
     first = tmp_path / "demo"
     assert fit(small_prepared, first, "--wandb", "true") == 0

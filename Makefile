@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed-$(DALI)
 DEMO_DIR ?= data/demo
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo test test-slow test-all test-gpu gpu-check lint format bench clean
+.PHONY: help venv demo test test-slow test-multinode test-all test-gpu gpu-check lint format bench clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,13 +25,16 @@ venv: $(STAMP)  ## create .venv and install the project
 demo: $(STAMP)  ## run the whole pipeline on the embedded synthetic demo dataset (CPU)
 	$(VENV)/bin/fer demo --out $(DEMO_DIR)
 
-test: $(STAMP)  ## the fast test suite (no `slow`, `gpu` auto-skipped without CUDA)
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+test: $(STAMP)  ## the fast test suite (no `slow`, no `multinode`, `gpu` auto-skipped without CUDA)
+	$(PY) -m pytest -m "not slow and not multinode" $(PYTEST_ARGS)
 
 test-slow: $(STAMP)  ## only the `slow` tests (real SLURM/Ray daemons, multi-process DDP); .ci/run runs them
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -m "slow and not multinode" $(PYTEST_ARGS)
 
-test-all: $(STAMP)  ## every test including `slow` ones (cluster daemons, multi-process training)
+test-multinode: $(STAMP)  ## the `multinode` tests: a 2-host SLURM + Ray cluster in network namespaces (root)
+	$(PY) -m pytest -m multinode $(PYTEST_ARGS)
+
+test-all: $(STAMP)  ## every test including `slow` and `multinode` ones (cluster daemons, multi-process training)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # No venv stamp: the GPU machine is offline with its own Python (docs/GPU.md); the venv is used when present.

@@ -8,7 +8,6 @@ difference is shuffling, sampling and augmentation, all carried by :class:`Pipel
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import nvidia.dali.math as dmath
@@ -17,6 +16,7 @@ from nvidia.dali.pipeline import Pipeline
 
 from dali_pipelines.reference import CONTRAST_CENTER, GRAY_WEIGHTS
 from dali_pipelines.spec import Augmentation, Normalization, PipelineSpec
+from lightning_fer.atomic_write import write_text
 
 READER_NAME = "clips"
 
@@ -54,10 +54,7 @@ def write_file_list(entries: Sequence[tuple[str, int, int, int]], path: str) -> 
         if end <= start:
             raise ValueError(f"{clip}: empty frame range [{start}, {end})")
         lines.append(f"{clip} {int(label)} {int(start)} {int(end)}\n")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as handle:
-        handle.writelines(lines)
-    os.replace(tmp, path)
+    write_text(path, "".join(lines))
 
 
 def build_array_pipeline(batch_size: int, normalization: Normalization, device_id: int | None = None,

@@ -20,9 +20,12 @@ CONTRAST_CENTER = 128.0  # uint8 mid-gray: contrast scales around it (passed to 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
     """Equation 1 on uint8 RGB (... x H x W x 3) -> uint8 gray (... x H x W), rounded half up."""
-    weights = np.asarray(GRAY_WEIGHTS, dtype=np.float32)
-    gray = rgb.astype(np.float32) @ weights
-    return np.clip(np.floor(gray + 0.5), 0, 255).astype(np.uint8)
+    # The same float32 products and sums in the same order as the DALI graph (grayscale_eq1): a BLAS matmul
+    # rounds differently on ~0.03% of pixels, and equalization can widen that 1 level to several.
+    wr, wg, wb = (np.float32(w) for w in GRAY_WEIGHTS)
+    rgb = rgb.astype(np.float32)
+    gray = rgb[..., 0] * wr + rgb[..., 1] * wg + rgb[..., 2] * wb
+    return np.clip(np.floor(gray + np.float32(0.5)), 0, 255).astype(np.uint8)
 
 
 def equalize(gray: np.ndarray) -> np.ndarray:

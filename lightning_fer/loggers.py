@@ -79,6 +79,21 @@ def log_report(loggers: list, report) -> None:
                              data=[[str(v) for v in row] for row in report.table_rows])
             logger.log_image(key=f"{report.stage}/confusion_matrix", images=[str(report.confusion_png)])
             logger.log_metrics({f"{report.stage}/accuracy": report.metrics["accuracy"]})
+            if evaluation := report.metrics.get("evaluation"):
+                _log_evaluation(logger, report.stage, evaluation)
+
+
+def _log_evaluation(logger: WandbLogger, stage: str, evaluation: dict) -> None:
+    """Clip-level and balanced metrics with their interval bounds, and the per-subject table."""
+    scalars = {}
+    for name, entry in evaluation["metrics"].items():
+        scalars[f"{stage}/{name}"] = entry["value"]
+        if entry["ci"][0] is not None:
+            scalars[f"{stage}/{name}_ci_low"], scalars[f"{stage}/{name}_ci_high"] = entry["ci"]
+    logger.log_metrics(scalars)
+    columns = ["subject", "frames", "frame_accuracy", "clips", "clip_accuracy"]
+    logger.log_table(key=f"{stage}/per_subject", columns=columns,
+                     data=[[s, *(v[c] for c in columns[1:])] for s, v in evaluation["per_subject"].items()])
 
 
 def log_sample_frames(loggers: list, frames, labels, class_names: tuple[str, ...], key: str = "val/samples",

@@ -12,11 +12,15 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
+from lightning_fer.classes import CLASSES
+
+HIDDEN_SIZE = 512  # FC hidden layer width when a config does not set model.hidden_size (the paper gives none)
+
 
 class PaperResNet50(nn.Module):
     """ResNet-50 trunk (torchvision blocks) + the paper's pooling/flatten/FC head."""
 
-    def __init__(self, num_classes: int = 6, hidden_size: int = 512, dropout: float = 0.25,
+    def __init__(self, num_classes: int = len(CLASSES), hidden_size: int = HIDDEN_SIZE, dropout: float = 0.25,
                  in_channels: int = 1, input_size: int = 112) -> None:
         super().__init__()
         trunk = ResNet(Bottleneck, [3, 4, 6, 3])

@@ -4,13 +4,14 @@ class, Average row), a confusion-matrix PNG and per-class metrics JSON, written 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lightning_fer.atomic_write import write_text
+from lightning_fer.markdown import markdown_table
 from lightning_fer.plotting import save_figure
 
 
@@ -60,12 +61,6 @@ def per_class_metrics(confmat: np.ndarray, class_names: tuple[str, ...]) -> dict
     return metrics
 
 
-def markdown_table(columns: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def plot_confusion(confmat: np.ndarray, class_names: tuple[str, ...], path: Path, title: str) -> Path:
     import matplotlib
 
@@ -87,8 +82,12 @@ def plot_confusion(confmat: np.ndarray, class_names: tuple[str, ...], path: Path
 
 
 def write_eval_report(confmat: torch.Tensor | np.ndarray, class_names: tuple[str, ...], out_dir: Path, stage: str,
-                      protocol: str, loss: float | None = None, checkpoint: str | None = None) -> EvalReport:
-    """Write Table 3 (markdown), the confusion PNG and metrics JSON for one evaluation into ``out_dir``."""
+                      protocol: str, loss: float | None = None, checkpoint: str | None = None,
+                      evaluation=None) -> EvalReport:
+    """Write Table 3 (markdown), the confusion PNG and metrics JSON for one evaluation into ``out_dir``.
+
+    ``evaluation`` (a :class:`lightning_fer.evaluation.EvalSummary`) adds clip-level, balanced and per-subject
+    results with bootstrap intervals: a section under Table 3 and ``metrics["evaluation"]``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     confmat = np.asarray(confmat.numpy() if isinstance(confmat, torch.Tensor) else confmat, dtype=np.int64)
     columns, rows = table3(confmat, class_names)
@@ -99,15 +98,11 @@ def write_eval_report(confmat: torch.Tensor | np.ndarray, class_names: tuple[str
     header = (f"### {stage} report - protocol `{protocol}` - accuracy {accuracy * 100:.2f}% "
               f"on {int(confmat.sum())} frames" + (f", loss {loss:.4f}" if loss is not None else ""))
     markdown = header + "\n\n" + markdown_table(columns, rows) + "\n"
-    files = [_write_atomic(out_dir / f"{stage}_table3.md", markdown),
-             _write_atomic(out_dir / f"{stage}_metrics.json", json.dumps(metrics, indent=2))]
+    if evaluation is not None:
+        metrics["evaluation"] = evaluation.to_dict()
+        markdown += "\n" + evaluation.markdown(class_names)
+    files = [write_text(out_dir / f"{stage}_table3.md", markdown),
+             write_text(out_dir / f"{stage}_metrics.json", json.dumps(metrics, indent=2))]
     png = plot_confusion(confmat, class_names, out_dir / f"{stage}_confusion.png",
                          f"{stage} ({protocol} split) - acc {accuracy * 100:.1f}%")
     return EvalReport(stage, protocol, markdown, metrics, rows, columns, png, [*files, png])
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path

@@ -18,6 +18,8 @@ from types import TracebackType
 import av
 import numpy as np
 
+from lightning_fer.atomic_write import partial_path
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 
@@ -51,20 +53,72 @@ def video_info(path: str | Path) -> VideoInfo:
 
 def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     """Yield RGB uint8 frames (H x W x 3) of a video, or the single frame of an image file."""
+    for frame in iter_decoded(path):
+        yield frame.rgb()
+
+
+def iter_decoded(path: str | Path) -> Iterator[DecodedFrame]:
+    """Yield the frames of a video (or the one frame of an image) as :class:`DecodedFrame`: RGB only on demand."""
     path = Path(path)
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        yield read_image(path)
+        yield DecodedFrame(rgb=read_image(path))
         return
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise VideoReadError(f"{path}: no video stream")
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            stream.thread_type = "SLICE"  # frame threads cost more CPU time per frame than they save here
             for frame in container.decode(stream):
-                yield frame_to_rgb(frame)
+                yield DecodedFrame.of(frame)
     except (av.FFmpegError, OSError) as err:
         raise VideoReadError(f"{path}: cannot decode video ({err})") from err
+
+
+class DecodedFrame:
+    """One decoded frame, kept as the decoder's yuv420p planes where possible.
+
+    Face detection needs only luma and a crop needs only a face-sized region, so converting whole
+    frames to RGB (the costliest step after Haar) is done only when a caller asks for :meth:`rgb`.
+    """
+
+    def __init__(self, rgb: np.ndarray | None = None, planes: np.ndarray | None = None,
+                 size: tuple[int, int] = (0, 0)) -> None:
+        self._rgb, self.planes = rgb, planes
+        self.height, self.width = rgb.shape[:2] if rgb is not None else size
+
+    @classmethod
+    def of(cls, frame: av.VideoFrame) -> DecodedFrame:
+        if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+            return cls(rgb=frame.to_ndarray(format="rgb24"))
+        return cls(planes=frame.to_ndarray(format="yuv420p"), size=(frame.height, frame.width))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.height, self.width, 3
+
+    def rgb(self) -> np.ndarray:
+        """The whole frame as RGB uint8, converted as :func:`frame_to_rgb` does (cached)."""
+        if self._rgb is None:
+            self._rgb = yuv420_to_rgb(self.planes, self.height, self.width)
+        return self._rgb
+
+    def gray(self) -> np.ndarray:
+        """Gray uint8 (0.299 R + 0.587 G + 0.114 B of :meth:`rgb`): for yuv420p, luma stretched to full range.
+
+        The two agree exactly but where the RGB conversion clips a saturated color (a level or two there).
+        """
+        import cv2
+
+        if self.planes is None:
+            return cv2.cvtColor(self._rgb, cv2.COLOR_RGB2GRAY)
+        return cv2.LUT(self.planes[: self.height], _LUMA_TO_GRAY)
+
+    def chroma(self) -> tuple[np.ndarray, np.ndarray]:
+        """The U and V planes (H/2 x W/2) of a yuv420p frame."""
+        h, w = self.height, self.width
+        chroma = self.planes[h:].reshape(2, h // 2, w // 2)
+        return chroma[0], chroma[1]
 
 
 def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -75,21 +129,27 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
     levels darker, a gap that histogram equalization widens to several levels. Training (DALI) and
     inference (this) must see the same pixels, so other formats fall back to ``rgb24`` only.
     """
-    if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
-        return frame.to_ndarray(format="rgb24")
-    return yuv420_to_rgb(frame.to_ndarray(format="yuv420p"), frame.height, frame.width)
+    return DecodedFrame.of(frame).rgb()
 
 
 def yuv420_to_rgb(planes: np.ndarray, height: int, width: int) -> np.ndarray:
     """BT.601 limited range, bilinear chroma: (H * 3/2) x W yuv420p planes -> H x W x 3 uint8."""
     import cv2
 
-    y = planes[:height].astype(np.float32)
     chroma = planes[height:].reshape(2, height // 2, width // 2).astype(np.float32)
-    u, v = (cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) - 128.0 for c in chroma)
+    u, v = (cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in chroma)
+    return yuv_to_rgb(planes[:height].astype(np.float32), u, v)
+
+
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """BT.601 limited range Y, U, V planes of one size (float32) -> H x W x 3 uint8 RGB."""
+    u, v = u - 128.0, v - 128.0
     luma = (y - 16.0) * (255.0 / 219.0)
     rgb = np.stack([luma + 1.596027 * v, luma - 0.391762 * u - 0.812968 * v, luma + 2.017232 * u], axis=-1)
     return np.clip(np.floor(rgb + 0.5), 0, 255).astype(np.uint8)
+
+
+_LUMA_TO_GRAY = np.clip(np.floor((np.arange(256) - 16.0) * (255.0 / 219.0) + 0.5), 0, 255).astype(np.uint8)
 
 
 def read_frames(path: str | Path) -> np.ndarray:
@@ -119,7 +179,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, fps: float = 25.0, codec: str = "libvpx-vp9", gop: int = 12,
                  crf: int = 20) -> None:
         self.path = Path(path)
-        self.tmp_path = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        self.tmp_path = partial_path(self.path)
         self.fps = fps
         self.codec = codec
         self.gop = gop
@@ -143,8 +203,11 @@ class VideoWriter:
         options = {"crf": str(self.crf)}
         if self.codec == "libvpx-vp9":
             # Realtime/cpu-used 8 is ~10x faster than the default and plenty for 112x112 clips.
-            options.update({"deadline": "realtime", "cpu-used": "8", "b:v": "0", "row-mt": "1",
+            # One encoder thread: the crop pass runs a process per core, and a 112 x 112 frame is too small
+            # for libvpx's threads to pay for themselves (they cost CPU time; cpu-used 8 is FFmpeg's fastest).
+            options.update({"deadline": "realtime", "cpu-used": "8", "b:v": "0", "row-mt": "0",
                             "keyint_min": str(self.gop)})
+            stream.codec_context.thread_count = 1
         elif self.codec == "libx264":
             options.update({"preset": "veryfast"})
         stream.options = options

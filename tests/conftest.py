@@ -98,3 +98,56 @@ def tiny_checkpoint(small_prepared, tmp_path_factory: pytest.TempPathFactory):
                  str(small_prepared), "--trainer.default_root_dir", str(run)])
     assert code == 0
     return run / "checkpoints" / "best.ckpt"
+
+
+@pytest.fixture(scope="session")
+def multinode_cluster():
+    """A real 2-host cluster on this machine (cluster/local/multinode_up.sh: network namespaces fer-node1/2 on a
+    private bridge, munge + slurmctld + a slurmd per host, Ray head + worker) on its own subnet, bridge, ports and
+    state dir, with SLURM_CONF set; torn down by multinode_down.sh, which must leave no process, namespace or link.
+    Skips (with the reason) where namespaces cannot be made: not root, no `ip netns`."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from tests.multinode import Cluster, namespaces_unavailable
+
+    reason = namespaces_unavailable()
+    if reason:
+        pytest.skip(f"multinode: {reason}")
+    local = Path(__file__).resolve().parents[1] / "cluster" / "local"
+    state = Path(tempfile.mkdtemp(prefix="fer-mn-test-"))  # short: Ray's socket paths live under it
+    settings = {"FER_MN_DIR": str(state), "FER_MN_NET": "10.213.9", "FER_MN_BRIDGE": "fermn-test",
+                "FER_MN_PREFIX": "fer-node", "FER_MN_RAY_CPUS": "1", "FER_MN_SLURMCTLD_PORT": "47817",
+                "FER_MN_SLURMD_PORT": "47818", "FER_MN_RAY_PORT": "47379", "FER_MN_RAY_DASHBOARD_PORT": "47265",
+                "FER_MN_RAY_CLIENT_PORT": "47001", "FER_MN_RAY_AGENT_PORT": "47266"}
+    env = {**os.environ, **settings, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    if Path("/run/netns/fer-node1").exists():
+        pytest.skip("multinode: host fer-node1 exists already (a cluster of multinode_up.sh is up): "
+                    "run cluster/local/multinode_down.sh first")
+    start = time.monotonic()
+    up = subprocess.run([str(local / "multinode_up.sh"), "2"], env=env, capture_output=True, text=True)
+    if up.returncode != 0:
+        subprocess.run([str(local / "multinode_down.sh"), "--purge"], env=env, capture_output=True)
+        pytest.fail(f"multinode_up.sh failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
+    print(f"\nmulti-node cluster (2 hosts, SLURM + Ray) up in {time.monotonic() - start:.1f} s")
+    cluster = Cluster(state=state, env=env, net=settings["FER_MN_NET"], nodes=2, local=local)
+    old_conf = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(state / "slurm" / "etc" / "slurm.conf")
+    try:
+        yield cluster
+    finally:
+        if old_conf is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old_conf
+        start = time.monotonic()
+        down = subprocess.run([str(local / "multinode_down.sh"), "--purge"], env=env, capture_output=True, text=True)
+        print(f"multi-node cluster down in {time.monotonic() - start:.1f} s")
+        leftovers = cluster.leftovers()
+        shutil.rmtree(state, ignore_errors=True)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert not leftovers, f"left after multinode_down.sh: {leftovers}"

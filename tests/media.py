@@ -78,3 +78,21 @@ def large_image(media: Path, path: Path, side: int = 4000) -> Path:
     image = cv2.imread(str(media / "single_face.jpg"))
     cv2.imwrite(str(path), cv2.resize(image, (side, side), interpolation=cv2.INTER_LINEAR))
     return path
+
+
+def two_faces(media: Path, count: int = 12) -> list[np.ndarray]:
+    """Frames of two real faces of clearly different sizes on a plain background, moving a little each frame."""
+    from lightning_fer.prepare import HaarFaceDetector, PrepareParams, crop_face
+    from lightning_fer.video_io import read_image
+
+    detector = HaarFaceDetector(PrepareParams(detect_max_side=0))
+    big, small = (read_image(media / name) for name in ("single_face.jpg", "0-f15-hao-ph.jpg"))
+    big = crop_face(big, detector.detect(big), size=220, margin=0.3)
+    small = crop_face(small, detector.detect(small), size=130, margin=0.3)
+    frames = []
+    for i in range(count):
+        frame = np.full((360, 640, 3), 128, np.uint8)
+        frame[60:280, 40 + 2 * i:260 + 2 * i] = big
+        frame[120:250, 440 - 2 * i:570 - 2 * i] = small
+        frames.append(frame)
+    return frames

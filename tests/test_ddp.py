@@ -116,3 +116,24 @@ def test_two_processes_converge_like_one_with_the_same_global_batch(runs: dict[i
     # 2.13 / 2.50, 1.61 / 1.60). The final epoch means must agree to a quarter of the chance-level loss ln 6.
     tolerance = 0.25 * math.log(6)
     assert abs(losses[1][-1] - losses[2][-1]) < tolerance, f"final train losses {losses} vs tolerance {tolerance}"
+
+
+def test_test_evaluation_gathers_every_rank_once(tiny_checkpoint: Path, small_prepared: Path, tmp_path: Path) -> None:
+    """`fer test` on 2 ranks: the evaluation summary covers every test frame once, clips as on 1 rank."""
+    from lightning_fer.data.datamodule import FERDataModule
+
+    evaluations = {}
+    for devices in (1, 2):
+        run = tmp_path / f"test-{devices}"
+        run.mkdir()
+        fer("test", small_prepared, run, devices, "--ckpt_path", str(tiny_checkpoint))
+        evaluations[devices] = json.loads((run / "reports" / "test_metrics.json").read_text())["evaluation"]
+    test = FERDataModule(data_dir=str(small_prepared)).prepare_splits()["test"]
+    one, two = evaluations[1], evaluations[2]
+    assert one["frames"] == two["frames"] == sum(r.frames for r in test)
+    assert one["clips"] == two["clips"] == len({r.clip for r in test})
+    assert [c["frames"] for c in two["per_clip"]] == [r.frames for r in test]  # gathered whole, in clip order
+    assert [(c["clip"], c["label"], c["predicted"]) for c in two["per_clip"]] == \
+        [(c["clip"], c["label"], c["predicted"]) for c in one["per_clip"]]
+    for key, entry in one["metrics"].items():
+        assert two["metrics"][key]["value"] == pytest.approx(entry["value"], abs=1e-6), key

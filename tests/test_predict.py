@@ -81,6 +81,21 @@ def test_multi_face_photo_labels_several_tracks(ckpt: Path, test_media: Path, tm
     assert float(largest["w"].iloc[0]) == pytest.approx(float(many["w"].iloc[area.argmax()]))
 
 
+def test_multi_face_video_keeps_two_tracks(ckpt: Path, test_media: Path, tmp_path: Path):
+    from media import two_faces
+
+    from lightning_fer.video_io import write_video
+
+    video = tmp_path / "two.mp4"
+    write_video(video, two_faces(test_media, 16), fps=25, codec="libx264")
+    rows = predict(ckpt, video, tmp_path, "--multi-face", "--classify-every", "2")
+    assert rows["track_id"].nunique() == 2 and (rows.groupby("frame").size() == 2).all()
+    assert len(rows) == 32 and set(rows["label"]) <= set(CLASSES)
+    left, right = rows[rows["x"].astype(float) < 320], rows[rows["x"].astype(float) >= 320]
+    assert left["track_id"].nunique() == 1 and right["track_id"].nunique() == 1  # each face keeps one id
+    assert left["w"].astype(float).min() > 1.4 * right["w"].astype(float).max()  # the larger face is on the left
+
+
 def test_haar_overrides_and_folder_input(ckpt: Path, test_media: Path, tmp_path: Path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -155,14 +170,14 @@ def test_unreadable_video_is_a_clear_error(ckpt: Path, tmp_path: Path, capsys):
 
 
 def test_streaming_tracker_reproduces_the_crop_pass_boxes(test_media: Path):
-    from lightning_fer.predict.faces import FaceTracker, make_detect_fn
+    from lightning_fer.predict import FaceTracker
     from lightning_fer.prepare import HaarFaceDetector, PrepareParams, track_boxes
     from lightning_fer.video_io import iter_frames
 
     frames = [f for f, _ in zip(iter_frames(test_media / "face_noface.mov"), range(100), strict=False)]
     params = PrepareParams(no_face="drop")
     expected = track_boxes(frames, HaarFaceDetector(params), params).boxes
-    tracker = FaceTracker(make_detect_fn(params, multi_face=False), params.detect_every, params.smooth_window)
+    tracker = FaceTracker(HaarFaceDetector(params), multi_face=False, params=params)
     out = [item for frame in frames for item in tracker.push(frame)] + tracker.flush()
     assert [item.index for item in out] == list(range(100))
     got = np.array([next(iter(i.faces.values())) if i.faces else [np.nan] * 4 for i in out])

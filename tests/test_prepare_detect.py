@@ -99,3 +99,19 @@ def test_smoothing_and_reuse_policy():
     assert filled[4, 0] == 4 and np.isnan(filled[5, 0])
     dropped, none = apply_no_face_policy(boxes, "drop", 2)
     assert not none.any() and np.isnan(dropped[3:6, 0]).all()
+
+
+def test_every_face_largest_first_and_the_largest_is_the_crop_pass_box(test_media):
+    import cv2
+
+    from lightning_fer.synth.detect import face_found
+
+    gray = cv2.cvtColor(read_image(test_media / "multi_face.jpg"), cv2.COLOR_RGB2GRAY)
+    detector = HaarFaceDetector(FAST)
+    faces = detector.detect_all_gray(gray)
+    areas = [b.w * b.h for b in faces]
+    assert len(faces) >= 3 and areas == sorted(areas, reverse=True)
+    assert detector.detect_gray(gray) == faces[0]
+    assert HaarFaceDetector(FAST)._cascade is detector._cascade  # the cascade is parsed once per file
+    assert face_found(read_image(test_media / "multi_face.jpg"), FAST)  # synth's check: the same detector
+    assert not face_found(next(iter_frames(test_media / "no_face.mp4")), FAST)

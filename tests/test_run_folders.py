@@ -126,7 +126,7 @@ def test_older_checkpoint_without_record_names_what_is_missing(run: Path, tmp_pa
     del checkpoint["fer"]
     data_hp = checkpoint["datamodule_hyper_parameters"]
     gone = tmp_path / "gone"
-    with pytest.raises(UserError, match="dataset normalization.*gray statistics"):
+    with pytest.raises(UserError, match="dataset normalization.*gray_mean"):
         spec_from_checkpoint({**checkpoint, "datamodule_hyper_parameters": {**data_hp, "data_dir": str(gone)}})
     capsys.readouterr()
     spec = spec_from_checkpoint({**checkpoint, "datamodule_hyper_parameters": {

@@ -23,9 +23,9 @@ ours() {
 
 mapfile -t targets < <(ours)
 if [[ ${#targets[@]} -eq 0 ]]; then
-    log "no Ray head from $FER_RAY_DIR is running"
+    log "no Ray node from $FER_RAY_DIR is running"
 else
-    log "stopping Ray head (session $leader): ${#targets[@]} process(es)"
+    log "stopping Ray node of $FER_RAY_DIR (session $leader): ${#targets[@]} process(es)"
     # `ray start --block` shuts its node down in order on SIGTERM (drains, then stops the daemons, ~3 s);
     # signalling every process at once instead leaves the GCS waiting. Stragglers get SIGTERM, then SIGKILL.
     still_running() { alive_pids "${targets[@]}"; ours; }
@@ -60,4 +60,4 @@ else
     fi
 fi
 rm -f "$pidfile" "$FER_RAY_DIR/address" "$FER_RAY_DIR/dashboard_url"
-log "Ray head down"
+log "Ray node of $FER_RAY_DIR down"

@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lightning_fer.atomic_write import write_text
+from lightning_fer.markdown import markdown_table
+
 
 @dataclass
 class BenchResult:
@@ -28,9 +31,7 @@ class BenchResult:
 
     def to_markdown(self) -> str:
         lines = [f"## {self.title}", "", f"`fer bench {self.name}` - {_machine()} - {_today()}", ""]
-        lines.append("| " + " | ".join(self.columns) + " |")
-        lines.append("|" + "|".join("---" for _ in self.columns) + "|")
-        lines.extend("| " + " | ".join(_fmt(v) for v in row) + " |" for row in self.rows)
+        lines.append(markdown_table(self.columns, self.rows, fmt=_fmt))
         if self.ratio is not None:
             lines += ["", f"**{self.ratio_label or 'ratio'}: {self.ratio:.2f}x**"]
         if self.notes:
@@ -54,10 +55,7 @@ def record(result: BenchResult, path: str | Path = "docs/BENCHMARKS.md") -> Path
     pattern = re.compile(re.escape(marker_start) + r".*?" + re.escape(marker_end) + r"\n?", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    return write_text(path, text)
 
 
 def _fmt(value: object) -> str:

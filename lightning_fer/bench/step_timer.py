@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
+from lightning_fer.atomic_write import write_text
+
 
 class StepTimer(pl.Callback):
     """Record ``time.perf_counter()`` at every training batch end; write them to step_times_rank<r>.json."""
@@ -22,4 +24,4 @@ class StepTimer(pl.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         record = {"rank": trainer.global_rank, "world_size": trainer.world_size, "batch_ends": self.ends}
         path = Path(trainer.default_root_dir) / f"step_times_rank{trainer.global_rank}.json"
-        path.write_text(json.dumps(record))
+        write_text(path, json.dumps(record))

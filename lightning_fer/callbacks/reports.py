@@ -32,7 +32,7 @@ class TestReportWriter(pl.Callback):
         checkpoint = str(trainer.ckpt_path) if trainer.ckpt_path else None
         report = write_eval_report(results.confmat, tuple(pl_module.class_names),
                                    Path(trainer.default_root_dir) / self.out_dir, "test", protocol=protocol,
-                                   loss=results.loss, checkpoint=checkpoint)
+                                   loss=results.loss, checkpoint=checkpoint, evaluation=results.evaluation)
         print(report.markdown)
         log_report(trainer.loggers, report)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_fer.errors import UserError
+from lightning_fer.yaml_mapping import load_yaml_mapping
 
 # SLURM's --time forms: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
 _TIME = re.compile(r"^(\d+|\d+:\d{2}|\d+:\d{2}:\d{2}|\d+-\d+|\d+-\d+:\d{2}|\d+-\d+:\d{2}:\d{2})$")
@@ -92,16 +93,7 @@ def load_resources(path: str | Path | None, **overrides: Any) -> Resources:
 
 
 def _from_yaml(path: Path) -> Resources:
-    import yaml
-
-    if not path.is_file():
-        raise UserError(f"cluster config {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"cluster config {path} is not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise UserError(f"cluster config {path} must be a mapping of resource names to values")
+    data = load_yaml_mapping(path, "cluster config")
     known = {f.name for f in dataclasses.fields(Resources)}
     unknown = sorted(set(data) - known)
     if unknown:

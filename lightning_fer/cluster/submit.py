@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from lightning_fer.atomic_write import write_text
 from lightning_fer.cluster import slurm
 from lightning_fer.cluster.jobs import BatchScript
 
@@ -42,7 +43,7 @@ def submit_plan(plan: Sequence[BatchScript], out: TextIO | None = None) -> list[
         log_dir = Path(script.resources.log_dir).resolve()
         (log_dir / "scripts").mkdir(parents=True, exist_ok=True)
         path = log_dir / "scripts" / f"{script.resources.job_name}-{stamp}-{os.getpid()}-{index}.sbatch"
-        path.write_text(script.text)
+        write_text(path, script.text)
         job_id = slurm.sbatch(path, dependency_args(script, job_ids))
         job_ids.append(job_id)
         out.write(f"submitted {script.name} job {job_id} ({path}; logs in {log_dir})\n")

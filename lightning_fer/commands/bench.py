@@ -65,11 +65,10 @@ def write_json(result, path: str) -> None:
     """The result as JSON (machine-readable twin of the markdown section), written atomically."""
     import dataclasses
     import json
-    import os
     from pathlib import Path
+
+    from lightning_fer.atomic_write import write_text
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(dataclasses.asdict(result), indent=1, default=str) + "\n")
-    os.replace(tmp, target)
+    write_text(target, json.dumps(dataclasses.asdict(result), indent=1, default=str) + "\n")

@@ -1,8 +1,10 @@
 """`fer cv`: k-fold or leave-one-subject-out cross-validation: fit + test per fold, mean and std over folds.
 
-Each fold is a normal run (`fer fit` then `fer test` on its best checkpoint) in <run-dir>/fold_<i>; rerunning
-resumes the folds that hold checkpoints (`--ckpt_path last`: a finished fold trains no further). The summary
-(cv_summary.json / .md) states the protocol and every fold's accuracy.
+Each fold is a normal run (`fer fit` then `fer test` on its best checkpoint) in <run-dir>/fold_<i>;
+the summary (cv_summary.json / .md) states the protocol, a per-fold table (test subjects, frame and clip
+accuracy, balanced accuracy, macro-F1) and each metric's mean with a 95% bootstrap interval over folds
+(with `--folds loso` every fold is one child, so the interval resamples children). Rerunning resumes the folds
+that hold checkpoints (`--ckpt_path last`: a finished fold trains no further).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lightning_fer.atomic_write import write_text
     from lightning_fer.errors import UserError
-    from lightning_fer.lightning_cli import make_cli, run_lightning_cli
-    from lightning_fer.run_dirs import resume_args
+    from lightning_fer.fit_test import fit_then_test
+    from lightning_fer.lightning_cli import make_cli
 
     overrides = [o for o in args.overrides if o != "--"]
     base = ["--config", args.config, *overrides]
@@ -48,32 +51,34 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for fold in range(folds):
         fold_dir = run_dir / f"fold_{fold}"
-        common = [*base, "--data.num_folds", str(folds), "--data.fold", str(fold),
-                  "--trainer.default_root_dir", str(fold_dir)]
         print(f"== fold {fold + 1}/{folds} -> {fold_dir}")
-        for argv in (["fit", *common, *resume_args(fold_dir)], ["test", *common]):
-            if (code := run_lightning_cli(argv)) != 0:
-                return code
-        results.append(json.loads((fold_dir / "reports" / "test_metrics.json").read_text()))
+        code, metrics = fit_then_test([*base, "--data.num_folds", str(folds), "--data.fold", str(fold)], fold_dir)
+        if code != 0:
+            return code
+        results.append(metrics)
     summary = summarize(results)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "cv_summary.json").write_text(json.dumps(summary, indent=2))
-    (run_dir / "cv_summary.md").write_text(summary["markdown"])
+    write_text(run_dir / "cv_summary.json", json.dumps(summary, indent=2))
+    write_text(run_dir / "cv_summary.md", summary["markdown"])
     print(summary["markdown"])
     return 0
 
 
 def summarize(results: list[dict]) -> dict:
-    """Mean and sample std of per-fold test accuracy (and loss), with the protocol they were measured under."""
+    """Mean and sample std of per-fold test accuracy (and loss), with the protocol they were measured under;
+    per metric the folds' values, mean and bootstrap interval of the mean; a per-fold markdown table."""
+    from lightning_fer.evaluation.compare import fold_summary, fold_table
+
     accs = [r["accuracy"] for r in results]
     losses = [r["loss"] for r in results if r.get("loss") is not None]
     protocol = results[0]["protocol"] if results else "unknown"
     std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    metrics = fold_summary(results)
+    low, high = metrics["frame_accuracy"]["ci"]
     lines = [f"### cross-validation - protocol `{protocol}` - {len(accs)} folds",
-             f"test accuracy {statistics.mean(accs) * 100:.2f}% +- {std * 100:.2f}% (mean +- std over folds)", "",
-             "| fold | accuracy (%) | loss | frames |", "|---|---|---|---|"]
-    lines += [f"| {i} | {r['accuracy'] * 100:.2f} | {r.get('loss') or float('nan'):.4f} | {r['frames']} |"
-              for i, r in enumerate(results)]
+             f"test accuracy {statistics.mean(accs) * 100:.2f}% +- {std * 100:.2f}% (mean +- std over folds; "
+             f"95% bootstrap interval of the mean over folds {low * 100:.2f}% - {high * 100:.2f}%)", "",
+             fold_table(results, metrics)]
     return {"protocol": protocol, "folds": len(accs), "accuracy_mean": statistics.mean(accs), "accuracy_std": std,
-            "loss_mean": statistics.mean(losses) if losses else None, "per_fold": results,
-            "markdown": "\n".join(lines) + "\n"}
+            "loss_mean": statistics.mean(losses) if losses else None, "metrics": metrics, "per_fold": results,
+            "markdown": "\n".join(lines)}

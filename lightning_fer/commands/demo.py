@@ -84,12 +84,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _held_out_video(prepared: Path, config: Path) -> Path:
     """Source video of the first test-split clip under the config's split settings."""
-    import yaml
-
     from lightning_fer.data.datamodule import FERDataModule
     from lightning_fer.prepare import read_manifest
+    from lightning_fer.yaml_mapping import load_yaml_mapping
 
-    data = yaml.safe_load(config.read_text()).get("data", {})
+    data = load_yaml_mapping(config, "config").get("data") or {}
     split_keys = ("protocol", "val_fraction", "test_fraction", "split_seed", "segment_frames", "num_folds", "fold")
     split = {k: v for k, v in data.items() if k in split_keys}
     test = FERDataModule(data_dir=str(prepared), **split).prepare_splits()["test"]

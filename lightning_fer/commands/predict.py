@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="predictions", help="output folder (default: %(default)s)")
     parser.add_argument("--smooth-window", type=int, default=5, help="frames in the centered label-smoothing "
                         "window (1: off; default: %(default)s)")
+    parser.add_argument("--classify-every", type=int, default=3, help="run the model on each tracked face every "
+                        "k-th frame, keeping its probabilities in between (1: every frame; default: %(default)s)")
     parser.add_argument("--multi-face", action="store_true", help="label every face with a track id "
                         "(default: the largest face only)")
     parser.add_argument("--annotate", action="store_true", help="also write NAME.annotated.mp4")
@@ -71,11 +73,12 @@ def load_engine(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from lightning_fer.atomic_write import write_text
     from lightning_fer.errors import UserError
     from lightning_fer.predict import PredictOptions, format_summary, predict_source, resolve_sources, write_outputs
     from lightning_fer.predict.pipeline import write_annotated
 
-    for name in ("smooth_window", "batch_size"):
+    for name in ("smooth_window", "batch_size", "classify_every"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     sources = resolve_sources(args.input)
@@ -87,9 +90,11 @@ def run(args: argparse.Namespace) -> int:
           f"scale_factor {p.scale_factor}, min_neighbors {p.min_neighbors}, min_size {p.min_size}, "
           f"detect_max_side {p.detect_max_side}, detect_every {p.detect_every}", file=sys.stderr)
     options = PredictOptions(multi_face=args.multi_face, batch_size=args.batch_size, smooth_window=args.smooth_window,
+                             classify_every=args.classify_every,
                              max_frames=args.max_frames, progress=not args.no_progress)
     meta = {"checkpoint": args.ckpt, "onnx": args.onnx, "engine": engine.name, "multi_face": args.multi_face,
-            "smooth_window": args.smooth_window, "classes": list(spec.classes), "params": p.to_dict(),
+            "smooth_window": args.smooth_window, "classify_every": args.classify_every,
+            "classes": list(spec.classes), "params": p.to_dict(),
             "params_source": spec.params_source, "normalization": spec.normalization.mode}
     out, failures, summaries = Path(args.out), [], []
     for source in sources:
@@ -109,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_summary(result.summary))
         print("  -> " + ", ".join(str(v) for v in paths.values()))
     if len(sources) > 1:
-        (out / "summary.json").write_text(json.dumps({"sources": summaries, "failures": failures}, indent=1) + "\n")
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "summary.json", json.dumps({"sources": summaries, "failures": failures}, indent=1) + "\n")
     if failures:
         print(f"fer predict: {len(failures)} of {len(sources)} inputs failed (listed in {out / 'summary.json'})",
               file=sys.stderr)

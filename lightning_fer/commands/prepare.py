@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import get_args
 
 HELP = "Haar face-crop pass: videos/images -> 112x112 VP9 face clips + manifest"
 
@@ -22,6 +23,10 @@ _PARAM_HELP = {
     "min_size": "smallest face side in source pixels",
     "detect_max_side": "detect on a frame downscaled to this longest side (0: full resolution)",
     "detect_every": "detect every k-th frame, interpolate boxes in between (1: every frame)",
+    "redetect_every": "search the whole frame at least every k frames (else only near the tracked face)",
+    "track_pad": "tracked search: region around the last box, its side times this on each side",
+    "track_span": "tracked search: face sizes within scale-factor ** span of the last box",
+    "track_face_px": "tracked search: region downscaled so that the face is about this wide",
     "smooth_window": "centered moving average of boxes over this many frames (1: off)",
     "margin": "added around the face box on each side, as a fraction of its side",
     "no_face": "frames without a face: drop, or reuse the last box for up to --reuse-max frames",
@@ -30,18 +35,20 @@ _PARAM_HELP = {
     "max_frames": "decode at most this many frames per source (0: all)",
     "max_pixels": "frames with more pixels are reported as too large",
     "gop": "keyframe interval of the VP9 clips",
+    "faces": "detect: find the face with Haar; cropped: every image/frame already is a face crop (no detection)",
 }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from lightning_fer.prepare.params import PrepareParams
+    from lightning_fer.prepare.layout import DEFAULT_LAYOUT, LAYOUTS
+    from lightning_fer.prepare.params import FacesMode, NoFacePolicy, PrepareParams
 
     parser = subparsers.add_parser(
         "prepare", help=HELP,
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="ROOT OUT", help="dataset root and output folder "
                         "(or `merge OUT`)")
-    parser.add_argument("--layout", default="auto", choices=("auto", "liris", "class", "subject"),
+    parser.add_argument("--layout", default=DEFAULT_LAYOUT, choices=LAYOUTS,
                         help="liris: S<child>_<emotion>_<n>.mp4 files; class: ROOT/<class>/; "
                         "subject: ROOT/<subject>/<class>/ (default: detect)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -54,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = parser.add_argument_group("detection and output parameters")
     for f in dataclasses.fields(PrepareParams):
         kind = type(getattr(defaults, f.name))
-        choices = ("drop", "reuse") if f.name == "no_face" else None
+        choices = {"no_face": get_args(NoFacePolicy), "faces": get_args(FacesMode)}.get(f.name)
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=getattr(defaults, f.name),
                            choices=choices, help=f"{_PARAM_HELP.get(f.name, '')} (default: %(default)s)")
     parser.set_defaults(func=run)

@@ -77,6 +77,7 @@ def _load(args: argparse.Namespace, extra: list[str] | None = None):
 def _run(args: argparse.Namespace) -> int:
     import json
 
+    from lightning_fer.atomic_write import write_text
     from lightning_fer.scale import backends
     from lightning_fer.scale.plan import describe, plan_record
 
@@ -85,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"study {study.name}: {len(points)} point(s) -> {study.out_dir}\n{describe(points)}", flush=True)
     if not args.dry_run:
         study.out_dir.mkdir(parents=True, exist_ok=True)
-        (study.out_dir / "scale_plan.json").write_text(json.dumps(plan_record(points), indent=2))
+        write_text(study.out_dir / "scale_plan.json", json.dumps(plan_record(points), indent=2))
     if args.backend == "slurm":
         return backends.run_slurm(points, args.cluster_config or study.cluster_config, study.base_config,
                                   dry_run=args.dry_run, wait=args.wait)
@@ -133,9 +134,8 @@ def _write_report(study, points, wandb: bool | None) -> int:
 
 
 def _base_wandb(study) -> bool:
-    import yaml
+    from lightning_fer.yaml_mapping import load_yaml_mapping
 
     if study.wandb is not None:
         return bool(study.wandb)
-    with open(study.base_config) as f:
-        return bool((yaml.safe_load(f) or {}).get("wandb", False))
+    return bool(load_yaml_mapping(study.base_config, "base config").get("wandb", False))

@@ -7,8 +7,8 @@ Lightning adds no DistributedSampler to these iterators, sharding is the reader'
 
 from __future__ import annotations
 
-import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +17,8 @@ import torch
 
 from dali_pipelines.spec import Augmentation, FrameSampling, Normalization, NormalizeMode, PipelineSpec
 from lightning_fer.classes import CLASSES
-from lightning_fer.data.splits import ClipRange, Protocol, SplitConfig, describe, make_splits
+from lightning_fer.data.identity import SplitIdentity, split_identity
+from lightning_fer.data.splits import DEFAULT_PROTOCOL, ClipRange, Protocol, SplitConfig, describe, make_splits
 from lightning_fer.data.validation import check_clips_decode, check_manifest_rows, check_splits
 from lightning_fer.errors import UserError
 
@@ -30,7 +31,7 @@ class FERDataModule(pl.LightningDataModule):
     def __init__(
         self,
         data_dir: str = "data/demo/prepared",  # output folder of `fer prepare` (manifest.csv, clips/)
-        protocol: Protocol = "subject",  # frame (paper) | video | subject (honest default)
+        protocol: Protocol = DEFAULT_PROTOCOL,  # frame (paper) | video | subject (honest default)
         val_fraction: float = 0.15,  # share of groups (subjects, videos or frame segments)
         test_fraction: float = 0.15,
         num_folds: int | None = None,  # cross-validation folds over groups; None = one random split
@@ -48,6 +49,7 @@ class FERDataModule(pl.LightningDataModule):
         num_workers: int = 2,  # baseline DataLoader workers per rank
         check_decode: bool = True,  # decode the first frame of every clip before training
         seed: int = 0,  # shuffle seed (epoch e uses seed + e)
+        balanced_sampling: bool = False,  # repeat training ranges of rarer classes up to the largest class
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -58,6 +60,7 @@ class FERDataModule(pl.LightningDataModule):
                                         num_folds, fold)
         self.splits: dict[str, list[ClipRange]] = {}
         self._loaders: dict[str, object] = {}
+        self.identities: dict[str, SplitIdentity] = {}  # val/test: clip and subject of every reader entry
         self._tmp = tempfile.TemporaryDirectory(prefix="fer-dali-")
 
     @property
@@ -110,12 +113,10 @@ class FERDataModule(pl.LightningDataModule):
         mode = self.hparams.normalization
         if mode != "dataset":
             return Normalization(mode)
-        stats_path = Path(self.hparams.data_dir) / "prepare.json"
-        try:
-            stats = json.loads(stats_path.read_text())["stats"]
-            return Normalization("dataset", mean=float(stats["gray_mean"]), std=float(stats["gray_std"]))
-        except (OSError, KeyError, ValueError) as err:
-            raise UserError(f"{stats_path}: dataset normalization needs stats.gray_mean/gray_std ({err})") from err
+        from lightning_fer.prepare.manifest import PREPARE_INFO, dataset_normalization, read_prepare_info
+
+        data_dir = self.hparams.data_dir
+        return dataset_normalization(read_prepare_info(data_dir), Path(data_dir) / PREPARE_INFO)
 
     def _make_loader(self, split: str):
         train = split == "train"
@@ -125,23 +126,41 @@ class FERDataModule(pl.LightningDataModule):
         rank, world, device_id = self._ranks()
         ranges = self.splits[split]
         augmentation = _as(Augmentation, hp.augmentation) if train else Augmentation()
+        if train and hp.balanced_sampling:
+            from lightning_fer.data.balance import oversample_ranges
+
+            ranges = oversample_ranges(ranges, self.num_classes, hp.seed)
+        identity = None if train else self.identities.setdefault(split, split_identity(ranges))
         if hp.loader == "baseline":
             from lightning_fer.data.baseline import BaselineFrameLoader, ClipFrameDataset
 
             dataset = ClipFrameDataset(ranges, sampling, self.normalization(), shuffle=train, seed=hp.seed,
-                                       shard_id=rank, num_shards=world, augmentation=augmentation)
-            return BaselineFrameLoader(dataset, batch // sampling.sequence_length, train, hp.num_workers)
+                                       shard_id=rank, num_shards=world, augmentation=augmentation,
+                                       clip_ids=identity.range_clip if identity else None)
+            return BaselineFrameLoader(dataset, batch // sampling.sequence_length, train, hp.num_workers,
+                                       *self._progress_fns(train))
         from dali_pipelines.loader import DaliFrameLoader
 
-        spec = PipelineSpec(
-            entries=[(r.clip, r.label, r.start, r.end) for r in ranges],
+        spec = PipelineSpec(  # evaluation: the reader's label is the entry index, mapped back by the loader
+            entries=[(r.clip, i if identity else r.label, r.start, r.end) for i, r in enumerate(ranges)],
             file_list=str(Path(self._tmp.name) / f"{split}-rank{rank}.txt"),
             batch_size=batch // sampling.sequence_length, sampling=sampling, normalization=self.normalization(),
             augmentation=augmentation, shuffle=train, seed=hp.seed,
             shard_id=rank, num_shards=world, device_id=device_id, num_threads=hp.num_threads,
         )
-        epoch_fn = (lambda: self.trainer.current_epoch) if self.trainer is not None else None
-        return DaliFrameLoader(spec, train=train, epoch_fn=epoch_fn)
+        return DaliFrameLoader(spec, train, *self._progress_fns(train),
+                               entry_table=identity.entry_table() if identity else None)
+
+    def _progress_fns(self, train: bool) -> tuple[Callable[[], int] | None, Callable[[], int] | None]:
+        """The trainer's epoch, and (training) the batches its loop has processed in it: the loader's resume
+        state must count those, not the batches Lightning's fetcher already drew one step ahead."""
+        trainer = self.trainer
+        if trainer is None:
+            return None, None
+        def processed() -> int:
+            return trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
+        return (lambda: trainer.current_epoch), (processed if train else None)
 
     def train_dataloader(self):
         return self._loaders["train"]

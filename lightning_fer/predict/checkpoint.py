@@ -27,6 +27,8 @@ import torch
 from dali_pipelines.spec import Normalization
 from lightning_fer.classes import CLASSES
 from lightning_fer.errors import UserError
+from lightning_fer.model import HIDDEN_SIZE
+from lightning_fer.prepare.manifest import PREPARE_INFO, dataset_normalization, read_prepare_info
 from lightning_fer.prepare.params import PrepareParams
 
 
@@ -37,7 +39,7 @@ class ModelSpec:
     classes: tuple[str, ...] = CLASSES
     normalization: Normalization = Normalization()
     params: PrepareParams = PrepareParams()
-    hidden_size: int = 512
+    hidden_size: int = HIDDEN_SIZE
     params_source: str = "defaults"  # where the Haar parameters came from (shown to the user)
     model_hparams: dict = field(default_factory=dict)
 
@@ -135,11 +137,11 @@ def spec_from_checkpoint(checkpoint: dict, path: str | Path = "checkpoint") -> M
     info, source = _prepare_info(data_hp.get("data_dir"))
     mode = data_hp.get("normalization", "unit")
     if mode == "dataset":
-        stats = (info or {}).get("stats") or {}
-        if "gray_mean" not in stats or "gray_std" not in stats:
-            raise UserError(f"{path}: trained with dataset normalization but {source} holds no gray statistics "
-                            "(and the checkpoint records none); cannot reproduce the preprocessing")
-        normalization = Normalization("dataset", mean=float(stats["gray_mean"]), std=float(stats["gray_std"]))
+        try:
+            normalization = dataset_normalization(info or {}, source)
+        except UserError as err:
+            raise UserError(f"{path}: trained with dataset normalization, cannot reproduce the preprocessing: "
+                            f"{err}") from err
     else:
         try:
             normalization = Normalization(mode)
@@ -151,8 +153,8 @@ def spec_from_checkpoint(checkpoint: dict, path: str | Path = "checkpoint") -> M
         params = PrepareParams()
         _warn(f"{path} records no crop-pass parameters ({_reason(source)}): using the default Haar settings "
               "(--scale-factor, --min-neighbors, ... override them)")
-    return ModelSpec(classes=CLASSES, normalization=normalization, params=params,
-                     hidden_size=int(model_hp.get("hidden_size", 512)), params_source=source, model_hparams=model_hp)
+    return ModelSpec(classes=CLASSES, normalization=normalization, params=params, params_source=source,
+                     hidden_size=int(model_hp.get("hidden_size", HIDDEN_SIZE)), model_hparams=model_hp)
 
 
 def _spec_from_record(record: dict, model_hp: dict, path: str | Path) -> ModelSpec:
@@ -180,14 +182,13 @@ def _reason(source: str) -> str:
 
 
 def _prepare_info(data_dir: str | None) -> tuple[dict | None, str]:
-    """The crop pass's prepare.json of ``data_dir`` and where it came from (the one place that reads it here;
-    swap for the shared prepare.json reader when merged)."""
+    """The crop pass's prepare.json of ``data_dir`` (through the shared reader) and where it came from."""
     if not data_dir:
         return None, "defaults (no data_dir in the checkpoint)"
-    path = Path(data_dir) / "prepare.json"
+    path = Path(data_dir) / PREPARE_INFO
     try:
-        return json.loads(path.read_text()), str(path)
-    except (OSError, ValueError):
+        return read_prepare_info(data_dir), str(path)
+    except UserError:
         return None, f"defaults ({path} not readable)"
 
 

@@ -8,11 +8,11 @@ spec (classes, normalization, Haar parameters) rides along as ONNX metadata / a 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from lightning_fer.atomic_write import atomic_path
 from lightning_fer.errors import UserError
 from lightning_fer.predict.checkpoint import ModelSpec
 
@@ -28,10 +28,6 @@ def _example(spec: ModelSpec, batch: int = 2) -> tuple[torch.Tensor]:
 
 def _dynamic_batch() -> tuple[dict[int, torch.export.Dim]]:
     return ({0: torch.export.Dim(BATCH)},)
-
-
-def _temp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: str | Path) -> Path:
@@ -50,9 +46,8 @@ def export_onnx(model: torch.nn.Module, spec: ModelSpec, path: str | Path) -> Pa
     proto.doc_string = "lightning_fer PaperResNet50: gray 112x112 face -> 6 expression logits"
     onnx.checker.check_model(proto)
     path = Path(path)
-    tmp = _temp(path)
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        onnx.save(proto, str(tmp))
     return path
 
 
@@ -63,9 +58,8 @@ def export_program(model: torch.nn.Module, spec: ModelSpec, path: str | Path) ->
     """
     program = torch.export.export(model.eval(), _example(spec), dynamic_shapes=_dynamic_batch())
     path = Path(path)
-    tmp = _temp(path)
-    torch.export.save(program, str(tmp), extra_files={SPEC_KEY: spec.to_json()})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.export.save(program, str(tmp), extra_files={SPEC_KEY: spec.to_json()})
     return path
 
 

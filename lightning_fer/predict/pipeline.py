@@ -1,8 +1,11 @@
-"""The predict loop: decode -> Haar (sparse, tracked) -> crop -> reference preprocessing -> batched model.
+"""The predict loop: decode -> face tracker (the crop pass's) -> crop -> reference preprocessing -> batched model.
 
 Faces are collected until a batch is full, so the model runs on ``batch_size`` crops at a time (the
 cost per face drops several-fold against one call per frame); preprocessing is
-:func:`dali_pipelines.reference.preprocess`, the parity-tested twin of the training pipeline.
+:func:`dali_pipelines.reference.preprocess`, the parity-tested twin of the training pipeline. The
+model (~1 GFLOP per face) is the cost that remains once the tracker has made detection cheap, and an
+expression lasts many frames: each tracked face is classified on every ``classify_every``-th frame
+(and on its first), the frames between keep its last probabilities.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import numpy as np
 from dali_pipelines.reference import preprocess
 from lightning_fer.predict.checkpoint import ModelSpec
 from lightning_fer.predict.engine import Engine, softmax
-from lightning_fer.predict.faces import FaceTracker, FrameFaces, make_detect_fn
 from lightning_fer.predict.results import FaceRow, smooth_labels, summarize
 from lightning_fer.predict.sources import Source
 from lightning_fer.prepare.crop import crop_face
+from lightning_fer.prepare.detect import detector_for
+from lightning_fer.prepare.tracker import FaceTracker, FrameFaces
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class PredictOptions:
     multi_face: bool = False
     batch_size: int = 32
     smooth_window: int = 5  # frames in the centered label-smoothing window (1: off)
+    classify_every: int = 3  # run the model on a tracked face every k-th frame, keep its probabilities between
     max_frames: int = 0  # stop after this many frames (0: all)
     progress: bool = True
 
@@ -42,17 +47,22 @@ class SourceResult:
 class _Batcher:
     """Holds frames' faces until ``batch_size`` crops are waiting, then classifies them in one call."""
 
-    def __init__(self, engine: Engine, spec: ModelSpec, batch_size: int, fps: float) -> None:
-        self.engine, self.spec, self.batch_size, self.fps = engine, spec, max(1, batch_size), fps
-        self.waiting: list[FrameFaces] = []
+    def __init__(self, engine: Engine, spec: ModelSpec, batch_size: int, fps: float, every: int = 1) -> None:
+        self.engine, self.spec, self.batch_size, self.fps, self.every = engine, spec, max(1, batch_size), fps, every
+        self.waiting: list[tuple[FrameFaces, set[int]]] = []  # frames and the track ids classified on them
         self.crops: list[np.ndarray] = []
         self.rows: list[FaceRow] = []
+        self._classified_at: dict[int, int] = {}  # track id -> frame index it was last classified on
+        self._probs: dict[int, np.ndarray] = {}  # track id -> its last probabilities
 
     def add(self, items: list[FrameFaces]) -> None:
         p = self.spec.params
         for item in items:
-            self.waiting.append(item)
-            self.crops.extend(crop_face(item.frame, box, p.size, p.margin) for box in item.faces.values())
+            due = {tid for tid in item.faces if item.index - self._classified_at.get(tid, -self.every) >= self.every}
+            self._classified_at.update(dict.fromkeys(due, item.index))
+            self.waiting.append((item, due))
+            self.crops.extend(crop_face(item.frame, box, p.size, p.margin) for tid, box in sorted(item.faces.items())
+                              if tid in due)
             if len(self.crops) >= self.batch_size:
                 self.run()
 
@@ -61,14 +71,15 @@ class _Batcher:
         if self.crops:
             probs = softmax(self.engine.logits(preprocess(np.stack(self.crops), self.spec.normalization)))
         k = 0
-        for item in self.waiting:
+        for item, due in self.waiting:
             time = item.index / self.fps if self.fps else 0.0
             if not item.faces:
                 self.rows.append(FaceRow(item.index, time))
             for tid, box in sorted(item.faces.items()):
-                label = self.spec.classes[int(np.argmax(probs[k]))]
-                self.rows.append(FaceRow(item.index, time, tid, tuple(float(v) for v in box), probs[k], label))
-                k += 1
+                if tid in due:
+                    self._probs[tid], k = probs[k], k + 1
+                label = self.spec.classes[int(np.argmax(self._probs[tid]))]
+                self.rows.append(FaceRow(item.index, time, tid, tuple(float(v) for v in box), self._probs[tid], label))
         self.waiting, self.crops = [], []
 
 
@@ -78,11 +89,11 @@ def predict_source(source: Source, engine: Engine, spec: ModelSpec, options: Pre
     if options.max_frames:
         total = min(total, options.max_frames) if total else options.max_frames
     p = spec.params
-    tracker = FaceTracker(make_detect_fn(p, options.multi_face), p.detect_every, p.smooth_window)
-    batcher = _Batcher(engine, spec, options.batch_size, fps)
+    tracker = FaceTracker(detector_for(p), options.multi_face, p)
+    batcher = _Batcher(engine, spec, options.batch_size, fps, options.classify_every)
     bar = _progress(total, source, options.progress)
     try:
-        for frame in source.frames(options.max_frames):
+        for frame in source.frames(options.max_frames, decoded=True):
             batcher.add(tracker.push(frame))
             bar.update(1)
     except KeyboardInterrupt:

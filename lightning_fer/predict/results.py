@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from lightning_fer.atomic_write import atomic_path, write_text
 
 NO_FACE = "no face"
 
@@ -108,15 +109,11 @@ def write_outputs(out_dir: Path, name: str, rows: list[FaceRow], summary: dict, 
     out_dir.mkdir(parents=True, exist_ok=True)
     records = [as_record(r, classes) for r in rows]
     paths = {"csv": out_dir / f"{name}.csv", "json": out_dir / f"{name}.json"}
-    tmp = paths["csv"].with_name(f".{name}.csv.tmp-{os.getpid()}")
-    with tmp.open("w", newline="") as handle:
+    with atomic_path(paths["csv"]) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns(classes))
         writer.writeheader()
         writer.writerows({k: "" if v is None else v for k, v in rec.items()} for rec in records)
-    os.replace(tmp, paths["csv"])
-    tmp = paths["json"].with_name(f".{name}.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({**meta, "summary": summary, "frames": records}, indent=1) + "\n")
-    os.replace(tmp, paths["json"])
+    write_text(paths["json"], json.dumps({**meta, "summary": summary, "frames": records}, indent=1) + "\n")
     return paths
 
 

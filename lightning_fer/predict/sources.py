@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from lightning_fer.errors import UserError
-from lightning_fer.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, iter_frames, video_info
+from lightning_fer.video_io import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    DecodedFrame,
+    VideoReadError,
+    iter_decoded,
+    iter_frames,
+    video_info,
+)
 
 
 @dataclass(frozen=True)
@@ -44,9 +52,12 @@ class Source:
             raise UserError(str(err)) from err
         return info.fps, info.frames
 
-    def frames(self, max_frames: int = 0) -> Iterator[np.ndarray]:
-        """RGB frames; a decode error becomes a UserError naming the file."""
-        stream = _camera_frames(self.camera) if self.camera is not None else iter_frames(self.path)
+    def frames(self, max_frames: int = 0, decoded: bool = False) -> Iterator[np.ndarray | DecodedFrame]:
+        """RGB frames (``decoded``: a file's frames as DecodedFrame, RGB on demand); decode errors -> UserError."""
+        if self.camera is not None:
+            stream = _camera_frames(self.camera)
+        else:
+            stream = iter_decoded(self.path) if decoded else iter_frames(self.path)
         try:
             yield from (islice(stream, max_frames) if max_frames else stream)
         except VideoReadError as err:

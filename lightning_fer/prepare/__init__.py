@@ -13,6 +13,7 @@ _EXPORTS = {
     "Item": "layout", "discover": "layout", "COLUMNS": "manifest", "merge_parts": "manifest",
     "read_manifest": "manifest", "PrepareParams": "params", "run_prepare": "run", "Failure": "summary",
     "PrepareSummary": "summary", "Track": "track", "track_boxes": "track",
+    "FaceTracker": "tracker", "FrameFaces": "tracker",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -20,6 +20,7 @@ from lightning_fer.prepare.names import clip_names
 from lightning_fer.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 LAYOUTS = ("auto", "liris", "class", "subject")
+DEFAULT_LAYOUT = "auto"  # guess from the root's contents (detect_layout)
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 _SUBJECT = re.compile(r"^(S\d+)(?:[_\-\s]|$)", re.IGNORECASE)
 
@@ -112,7 +113,7 @@ def _class_folder(root: Path, folder: Path, subject: str | None, skip: Path | No
             items.append(Item(_absolute(path), _video_id(root, path), label, subject or _subject_of(path.stem)))
 
 
-def discover(root: str | Path, layout: str = "auto",
+def discover(root: str | Path, layout: str = DEFAULT_LAYOUT,
              skip: str | Path | None = None) -> tuple[list[Item], list[Problem]]:
     """Items (sorted by video_id, the clip name) and problems of a dataset root; ``skip`` is an output folder in it."""
     root = Path(root)

@@ -10,26 +10,26 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from dali_pipelines.spec import Normalization
+from lightning_fer.atomic_write import remove_partials, write_text
 from lightning_fer.errors import UserError
 from lightning_fer.prepare.summary import PrepareSummary
 
 COLUMNS = ("clip", "label", "label_index", "subject", "video_id", "source", "frames", "fps", "detection_rate",
            "frames_reused", "frames_dropped", "box_size_mean", "box_size_std", "params_id")
 _DTYPES = {"clip": str, "label": str, "subject": str, "video_id": str, "source": str, "params_id": str}
+PREPARE_INFO = "prepare.json"  # the crop pass's parameters and gray statistics, written last
 _PART = re.compile(r"^part-(\d{4})-of-(\d{4})\.csv$")
 
 
 def _atomic_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, text)
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -66,6 +66,29 @@ def read_manifest(path_or_dir: str | Path) -> pd.DataFrame:
     return frame[list(COLUMNS)]
 
 
+def read_prepare_info(data_dir: str | Path) -> dict:
+    """OUT/prepare.json (parameters, gray statistics, summary); UserError naming the file when unreadable."""
+    path = Path(data_dir) / PREPARE_INFO
+    try:
+        info = json.loads(path.read_text())
+    except OSError as err:
+        raise UserError(f"{path}: cannot read the crop pass's record ({err.strerror or err})") from err
+    except ValueError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(info, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return info
+
+
+def dataset_normalization(info: dict, source: str | Path) -> Normalization:
+    """``dataset`` normalization from prepare.json's gray statistics (``source`` names the file in errors)."""
+    stats = info.get("stats") or {}
+    try:
+        return Normalization("dataset", mean=float(stats["gray_mean"]), std=float(stats["gray_std"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{source}: dataset normalization needs stats.gray_mean/gray_std ({err})") from err
+
+
 def gray_stats(sums: list[float]) -> dict[str, float]:
     """Mean and std of preprocessed pixels from (sum, sum of squares, count)."""
     total, squares, count = sums
@@ -78,14 +101,13 @@ def gray_stats(sums: list[float]) -> dict[str, float]:
 def write_outputs(out: Path, frame: pd.DataFrame, params: dict, params_id: str, sums: list[float],
                   summary: PrepareSummary) -> None:
     """The final files of a run: manifest.csv, failures.csv and prepare.json (written last)."""
-    for name in ("manifest.csv", "failures.csv", "prepare.json"):  # temp files of a killed run
-        for stale in out.glob(f".{name}.tmp-*"):
-            stale.unlink(missing_ok=True)
+    for name in ("manifest.csv", "failures.csv", PREPARE_INFO):  # temp files of a killed run
+        remove_partials(out / name)
     write_csv(frame, out / "manifest.csv")
     failures = pd.DataFrame([vars(f) for f in summary.failures], columns=["source", "reason", "detail"])
     write_csv(failures, out / "failures.csv")
     info = {"params": params, "params_id": params_id, "stats": gray_stats(sums), "summary": summary.to_dict()}
-    _atomic_text(out / "prepare.json", json.dumps(info, indent=2) + "\n")
+    _atomic_text(out / PREPARE_INFO, json.dumps(info, indent=2) + "\n")
 
 
 def part_name(shard: int, num_shards: int) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 NoFacePolicy = Literal["drop", "reuse"]
+FacesMode = Literal["detect", "cropped"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,11 @@ class PrepareParams:
     min_neighbors: int = 5  # Haar: overlapping hits needed to keep a face
     min_size: int = 40  # smallest face side, in source-frame pixels
     detect_max_side: int = 320  # detect on a frame downscaled to this longest side (0: full resolution)
-    detect_every: int = 3  # run Haar on every k-th frame, interpolate boxes in between (1: every frame)
+    detect_every: int = 5  # run Haar on every k-th frame, interpolate boxes in between (1: every frame)
+    redetect_every: int = 30  # search the whole frame at least every k frames (else only near the tracked face)
+    track_pad: float = 0.3  # tracked search: region around the last box, its side times this on each side
+    track_span: int = 2  # tracked search: face sizes within scale_factor ** span of the last box
+    track_face_px: int = 64  # tracked search: region downscaled so that the face is about this wide
     smooth_window: int = 5  # centered moving average of boxes over this many frames (1: off)
     margin: float = 0.2  # added around the face box on each side, as a fraction of its side
     no_face: NoFacePolicy = "reuse"  # frames without a face: drop them, or reuse the last box ...
@@ -32,6 +37,7 @@ class PrepareParams:
     max_frames: int = 0  # decode at most this many frames per source (0: all)
     max_pixels: int = 40_000_000  # frames larger than this are reported, not processed
     gop: int = 12  # keyframe interval of the VP9 clips (DALI seeks cheaply)
+    faces: FacesMode = "detect"  # detect: Haar finds the face; cropped: each image/frame already is the face
 
     def __post_init__(self) -> None:
         checks = {
@@ -40,13 +46,18 @@ class PrepareParams:
             "min_size must be >= 1": self.min_size >= 1,
             "detect_max_side must be 0 or >= 32": self.detect_max_side == 0 or self.detect_max_side >= 32,
             "detect_every must be >= 1": self.detect_every >= 1,
+            "redetect_every must be >= 1": self.redetect_every >= 1,
+            "track_pad must be in [0, 2]": 0 <= self.track_pad <= 2,
+            "track_span must be >= 1": self.track_span >= 1,
+            "track_face_px must be >= 24": self.track_face_px >= 24,
             "smooth_window must be >= 1": self.smooth_window >= 1,
             "margin must be in [0, 2]": 0 <= self.margin <= 2,
-            "no_face must be 'drop' or 'reuse'": self.no_face in ("drop", "reuse"),
+            "no_face must be 'drop' or 'reuse'": self.no_face in get_args(NoFacePolicy),
             "reuse_max must be >= 0": self.reuse_max >= 0,
             "size must be even and >= 16": self.size >= 16 and self.size % 2 == 0,
             "max_frames must be >= 0": self.max_frames >= 0,
             "gop must be >= 1": self.gop >= 1,
+            "faces must be 'detect' or 'cropped'": self.faces in get_args(FacesMode),
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:

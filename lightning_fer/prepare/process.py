@@ -1,31 +1,30 @@
 """One source item -> one 112x112 VP9 face clip and a sidecar JSON that marks it finished.
 
-Two decoding passes: the first finds the boxes (Haar bound, ~20-200 frames/s), the second crops
-and encodes (decoding runs at >1,000 frames/s, so decoding twice is cheaper than holding a whole
-video in memory). The clip is renamed into place by VideoWriter, then the sidecar is written
-(temp + rename): a clip without a sidecar is unfinished and is redone by the next run.
+One decoding pass: frames stream through the face tracker (which holds back only a few frames) into
+the crop and the encoder, so memory stays flat however long the video. With ``faces="cropped"`` there
+is no detection: every image or frame already is the face and is squared and resized. The clip is
+renamed into place by VideoWriter, then the sidecar is written (temp + rename): a clip without a
+sidecar is unfinished and is redone by the next run.
 """
 
 from __future__ import annotations
 
-import glob
 import itertools
 import json
-import os
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import av
 import numpy as np
 
 from dali_pipelines.reference import equalize, to_gray
+from lightning_fer.atomic_write import remove_partials, write_text
 from lightning_fer.prepare.crop import crop_face
-from lightning_fer.prepare.detect import HaarFaceDetector
+from lightning_fer.prepare.detect import detector_for
 from lightning_fer.prepare.layout import Item
 from lightning_fer.prepare.params import PrepareParams
-from lightning_fer.prepare.track import track_boxes
-from lightning_fer.video_io import IMAGE_SUFFIXES, VideoReadError, VideoWriter, iter_frames
+from lightning_fer.prepare.track import no_face_policy, tracked
+from lightning_fer.video_io import IMAGE_SUFFIXES, VideoReadError, VideoWriter, iter_decoded
 
 IMAGE_FPS = 25.0  # a still image becomes a one-frame clip at LIRIS-CSE's frame rate
 TRUNCATED_SHARE = 0.9  # fewer decoded frames than this share of the stated count: truncated (counts are inexact)
@@ -67,11 +66,6 @@ def _fingerprint(path: Path) -> dict:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-@lru_cache(maxsize=4)
-def _detector(params: PrepareParams) -> HaarFaceDetector:
-    return HaarFaceDetector(params)
-
-
 def _finished(item: Item, params: PrepareParams, out: Path) -> ItemResult | None:
     """The recorded result of an earlier run for the same source and parameters, if its clip is there."""
     try:
@@ -89,13 +83,16 @@ def _stream_facts(path: Path) -> tuple[float, int]:
     """Frame rate and the frame count the container states (0 when it states none)."""
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return IMAGE_FPS, 1
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        return float(stream.average_rate or stream.guessed_rate or IMAGE_FPS), int(stream.frames or 0)
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            return float(stream.average_rate or stream.guessed_rate or IMAGE_FPS), int(stream.frames or 0)
+    except (av.FFmpegError, OSError, IndexError) as err:
+        raise VideoReadError(f"{path}: cannot read video ({err})") from err
 
 
 def _frames(path: Path, params: PrepareParams):
-    frames = iter_frames(path)
+    frames = iter_decoded(path)
     return itertools.islice(frames, params.max_frames) if params.max_frames else frames
 
 
@@ -121,55 +118,71 @@ def _open_check(path: Path) -> None:
         raise ItemFailure("empty file", "zero bytes")
 
 
+def _boxes(frames, params: PrepareParams):
+    """(frame, box or NaN row, face found, box reused) per frame: tracked faces, or the whole frame when cropped."""
+    if params.faces == "cropped":
+        for frame in frames:
+            yield frame, np.array([0.0, 0.0, frame.shape[1], frame.shape[0]]), True, False
+        return
+    yield from no_face_policy(tracked(frames, detector_for(params), params), params.no_face, params.reuse_max)
+
+
 def _produce(item: Item, params: PrepareParams, out: Path) -> ItemResult:
     _open_check(item.source)
     counter = [0]
+    clip = clip_path(out, item.video_id)
+    margin = 0.0 if params.faces == "cropped" else params.margin
+    histogram = np.zeros(256, np.int64)  # equalized gray levels of every written face (for the pixel stats)
+    sides, found, reused = [], 0, 0
     try:
-        track = track_boxes(_checked(_frames(item.source, params), params, counter), _detector(params))
         fps, stated = _stream_facts(item.source)
+        with VideoWriter(clip, fps=fps, codec="libvpx-vp9", gop=params.gop) as writer:
+            for frame, box, face_found, box_reused in _boxes(_checked(_frames(item.source, params), params, counter),
+                                                               params):
+                found += face_found
+                if np.isnan(box[0]):
+                    continue
+                reused += box_reused
+                face = crop_face(frame, box, size=params.size, margin=margin)
+                writer.write(face)
+                histogram += np.bincount(equalize(to_gray(face)).ravel(), minlength=256)
+                sides.append(max(box[2], box[3]))
+            _check_counts(counter[0], stated, found, params)
     except VideoReadError as err:
         where = f" after {counter[0]} frames" if counter[0] else ""
         detail = str(err).replace(f"{item.source}: ", "").replace(f": '{item.source}'", "")
         raise ItemFailure("cannot decode", detail + where) from err
     decoded = counter[0]
-    if decoded == 0:
-        raise ItemFailure("no frames", "no video frames decoded")
-    if decoded < TRUNCATED_SHARE * stated and not (params.max_frames and decoded == params.max_frames):
-        raise ItemFailure("truncated", f"decoded {decoded} of the {stated} frames the container states")
-    if not track.found.any():
-        raise ItemFailure("no face", f"no face found in {decoded} frames")
-    kept = track.kept
-    boxes = track.boxes[kept]
-    gray = np.zeros(3)
-    clip = clip_path(out, item.video_id)
-    with VideoWriter(clip, fps=fps, codec="libvpx-vp9", gop=params.gop) as writer:
-        for frame, box in zip(itertools.compress(_frames(item.source, params), kept), boxes, strict=False):
-            face = crop_face(frame, box, size=params.size, margin=params.margin)
-            writer.write(face)
-            values = equalize(to_gray(face)).astype(np.float64) / 255.0
-            gray += (values.sum(), np.square(values).sum(), values.size)
-    if writer.frames_written != len(boxes):
-        raise ItemFailure("cannot decode", f"second decoding pass gave {writer.frames_written} of {len(boxes)} frames")
-    sides = boxes[:, 2:].max(axis=1)
+    levels = np.arange(256) / 255.0
+    gray = np.array([histogram @ levels, histogram @ np.square(levels), histogram.sum()], dtype=np.float64)
+    side = np.asarray(sides)
     row = {
         "clip": clip.relative_to(out).as_posix(), "label": item.label, "label_index": item.label_index,
         "subject": item.subject, "video_id": item.video_id, "source": str(item.source),
         "frames": int(writer.frames_written), "fps": round(fps, 6),
-        "detection_rate": round(float(track.found.mean()), 6), "frames_reused": int(track.reused.sum()),
-        "frames_dropped": int(decoded - kept.sum()), "box_size_mean": round(float(sides.mean()), 3),
-        "box_size_std": round(float(sides.std()), 3), "params_id": params.params_id,
+        "detection_rate": round(found / decoded, 6), "frames_reused": int(reused),
+        "frames_dropped": int(decoded - len(sides)), "box_size_mean": round(float(side.mean()), 3),
+        "box_size_std": round(float(side.std()), 3), "params_id": params.params_id,
     }
     return ItemResult(item.video_id, str(item.source), row=row, gray=gray.tolist(), frames_decoded=decoded,
-                      faces_found=int(track.found.sum()))
+                      faces_found=int(found))
+
+
+def _check_counts(decoded: int, stated: int, found: int, params: PrepareParams) -> None:
+    """Refuse (before the clip is renamed into place) a source with no frames, cut short, or without a face."""
+    if decoded == 0:
+        raise ItemFailure("no frames", "no video frames decoded")
+    if decoded < TRUNCATED_SHARE * stated and not (params.max_frames and decoded == params.max_frames):
+        raise ItemFailure("truncated", f"decoded {decoded} of the {stated} frames the container states")
+    if not found:
+        raise ItemFailure("no face", f"no face found in {decoded} frames")
 
 
 def _write_sidecar(result: ItemResult, item: Item, params: PrepareParams, out: Path) -> None:
     path = sidecar_path(out, item.video_id)
     record = {"params_id": params.params_id, "source": str(item.source), "fingerprint": _fingerprint(item.source),
               "result": asdict(result)}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
+    write_text(path, json.dumps(record, indent=1))
 
 
 def process_item(item: Item, params: PrepareParams, out: str | Path) -> ItemResult:
@@ -180,9 +193,8 @@ def process_item(item: Item, params: PrepareParams, out: str | Path) -> ItemResu
         return done
     clips = out / "clips"
     clips.mkdir(parents=True, exist_ok=True)
-    for pattern in (".{}.partial-*", ".{}.json.tmp-*"):  # left by a killed run; this item is ours now
-        for stale in clips.glob(pattern.format(glob.escape(item.video_id))):
-            stale.unlink(missing_ok=True)
+    for path in (clip_path(out, item.video_id), sidecar_path(out, item.video_id)):  # left by a killed run
+        remove_partials(path)
     sidecar_path(out, item.video_id).unlink(missing_ok=True)
     try:
         result = _produce(item, params, out)

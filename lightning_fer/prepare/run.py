@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from lightning_fer.errors import UserError
-from lightning_fer.prepare.layout import Item, discover
+from lightning_fer.prepare.layout import DEFAULT_LAYOUT, Item, discover
 from lightning_fer.prepare.manifest import rows_frame, write_outputs, write_part
 from lightning_fer.prepare.params import PrepareParams
 from lightning_fer.prepare.process import ItemResult, process_item
@@ -60,7 +60,7 @@ def _results(items: list[Item], params: PrepareParams, out: Path, workers: int) 
 
 
 def run_prepare(root: str | Path, out: str | Path, params: PrepareParams | None = None, workers: int | None = None,
-                layout: str = "auto", strict: bool = False, shard: int = 0, num_shards: int = 1,
+                layout: str = DEFAULT_LAYOUT, strict: bool = False, shard: int = 0, num_shards: int = 1,
                 progress: bool = True) -> PrepareSummary:
     """Crop faces of every item under ``root`` into ``out``; returns the summary (see ``summary.ok``)."""
     from tqdm import tqdm

@@ -1,24 +1,21 @@
-"""Per-frame face boxes of a video: detect every k-th frame, interpolate between, smooth, fill gaps.
+"""Per-frame face boxes of a whole video: the tracker's boxes as arrays, and the no-face policy.
 
-The naive loop runs Haar at full resolution on every frame (``naive_boxes``). ``track_boxes``
-runs it on a downscaled frame every ``detect_every`` frames and interpolates linearly between two
-detections that agree; where they disagree or one is missing (a face appears, leaves or jumps),
-it detects on every frame in between, so face/no-face boundaries stay exact. Boxes are arrays of
-x, y, w, h floats with NaN rows for "no face".
+The naive loop runs Haar at full resolution on every frame (``naive_boxes``). ``track_boxes`` pushes
+the frames through :class:`~lightning_fer.prepare.tracker.FaceTracker` (the same tracker `fer predict`
+streams with) keeping the largest face, then applies the no-face policy. Boxes are arrays of x, y, w, h
+floats with NaN rows for "no face".
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from lightning_fer.prepare.detect import HaarFaceDetector, iou
+from lightning_fer.prepare.detect import HaarFaceDetector
 from lightning_fer.prepare.params import PrepareParams
-
-REFINE_IOU = 0.5  # two keyframe boxes overlapping less than this are not interpolated but re-detected
+from lightning_fer.prepare.tracker import FaceTracker, Frame, FrameFaces
 
 
 @dataclass
@@ -34,10 +31,6 @@ class Track:
         return ~np.isnan(self.boxes[:, 0])
 
 
-def _gray(frame: np.ndarray) -> np.ndarray:
-    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-
-
 def _as_row(box) -> np.ndarray:
     return np.full(4, np.nan) if box is None else np.asarray(box, dtype=np.float64)
 
@@ -45,37 +38,6 @@ def _as_row(box) -> np.ndarray:
 def naive_boxes(frames: Iterable[np.ndarray], detector: HaarFaceDetector) -> np.ndarray:
     """Raw per-frame boxes from running the detector on every frame (as configured)."""
     return np.array([_as_row(detector.detect(frame)) for frame in frames]).reshape(-1, 4)
-
-
-def detect_sparse(frames: Iterable[np.ndarray], detector: HaarFaceDetector, every: int) -> np.ndarray:
-    """Raw boxes from detecting every ``every``-th frame (and the last) with interpolation between."""
-    rows: list[np.ndarray] = []
-    pending: list[np.ndarray] = []  # frames after the last keyframe (converted to gray only if re-detected)
-    last_key: np.ndarray | None = None
-    for index, frame in enumerate(frames):
-        if index % every:
-            pending.append(frame)
-            continue
-        key = _as_row(detector.detect_gray(_gray(frame)))
-        if last_key is not None:
-            rows.extend(_fill(pending, last_key, key, detector))
-        rows.append(key)
-        pending, last_key = [], key
-    if pending:  # the tail: the last frame becomes a keyframe
-        key = _as_row(detector.detect_gray(_gray(pending.pop())))
-        rows.extend(_fill(pending, last_key, key, detector))
-        rows.append(key)
-    return np.array(rows).reshape(-1, 4)
-
-
-def _fill(frames: list[np.ndarray], start: np.ndarray, end: np.ndarray, detector: HaarFaceDetector) -> list:
-    if not frames:
-        return []
-    both = not (np.isnan(start[0]) or np.isnan(end[0]))
-    if both and iou(start, end) >= REFINE_IOU:
-        steps = np.arange(1, len(frames) + 1) / (len(frames) + 1)
-        return list(start + steps[:, None] * (end - start))
-    return [_as_row(detector.detect_gray(_gray(frame))) for frame in frames]
 
 
 def smooth_boxes(boxes: np.ndarray, window: int) -> np.ndarray:
@@ -104,25 +66,47 @@ def smooth_boxes(boxes: np.ndarray, window: int) -> np.ndarray:
 
 def apply_no_face_policy(boxes: np.ndarray, policy: str, reuse_max: int) -> tuple[np.ndarray, np.ndarray]:
     """Fill up to ``reuse_max`` frames after a face with its last box (``reuse``); returns boxes, reused."""
-    out = boxes.copy()
-    reused = np.zeros(len(boxes), dtype=bool)
-    if policy != "reuse" or reuse_max == 0:
-        return out, reused
+    rows = [(box, reused) for _, box, _, reused in no_face_policy(
+        ((None, row, False) for row in boxes), policy, reuse_max)]
+    out = np.array([box for box, _ in rows]).reshape(-1, 4)
+    return out, np.array([reused for _, reused in rows], dtype=bool)
+
+
+def no_face_policy(rows: Iterable[tuple[Frame, np.ndarray, bool]], policy: str,
+                   reuse_max: int) -> Iterator[tuple[Frame, np.ndarray, bool, bool]]:
+    """Streamed (frame, box, found) -> (frame, box, found, reused): ``reuse`` fills short gaps with the last box."""
     last, since = None, 0
-    for index, row in enumerate(boxes):
-        if not np.isnan(row[0]):
-            last, since = row, 0
-        elif last is not None and since < reuse_max:
-            out[index], reused[index] = last, True
+    for frame, box, found in rows:
+        if not np.isnan(box[0]):
+            last, since = box, 0
+            yield frame, box, found, False
+        elif policy == "reuse" and last is not None and since < reuse_max:
             since += 1
-    return out, reused
+            yield frame, last.copy(), found, True
+        else:
+            yield frame, box, found, False
 
 
-def track_boxes(frames: Iterable[np.ndarray], detector: HaarFaceDetector, params: PrepareParams | None = None) -> Track:
-    """The fast path end to end: sparse detection, smoothing, no-face policy."""
+def tracked(frames: Iterable[Frame], detector: HaarFaceDetector,
+            params: PrepareParams | None = None) -> Iterator[tuple[Frame, np.ndarray, bool]]:
+    """Stream (frame, smoothed box or NaN row, face detected or interpolated) in order, largest face only."""
+    tracker = FaceTracker(detector, multi_face=False, params=params)
+    for frame in frames:
+        yield from _rows(tracker.push(frame))
+    yield from _rows(tracker.flush())
+
+
+def _rows(items: list[FrameFaces]) -> Iterator[tuple[Frame, np.ndarray, bool]]:
+    for item in items:
+        box = next(iter(item.faces.values()), None)
+        yield item.frame, _as_row(box), box is not None
+
+
+def track_boxes(frames: Iterable[Frame], detector: HaarFaceDetector, params: PrepareParams | None = None) -> Track:
+    """The tracker end to end on a whole video: boxes of the largest face, then the no-face policy."""
     p = params or detector.params
-    raw = detect_sparse(frames, detector, p.detect_every)
-    found = ~np.isnan(raw[:, 0])
-    smoothed = smooth_boxes(raw, p.smooth_window)
-    boxes, reused = apply_no_face_policy(smoothed, p.no_face, p.reuse_max)
+    rows = [(box, found) for _, box, found in tracked(frames, detector, p)]
+    raw = np.array([box for box, _ in rows]).reshape(-1, 4)
+    found = np.array([f for _, f in rows], dtype=bool)
+    boxes, reused = apply_no_face_policy(raw, p.no_face, p.reuse_max)
     return Track(boxes=boxes, found=found, reused=reused)

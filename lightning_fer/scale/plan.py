@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lightning_fer.errors import UserError
+from lightning_fer.markdown import markdown_table
 from lightning_fer.scale.lr_rules import BatchSplit, scaled_lr, split_global_batch
 from lightning_fer.scale.study import BASE_OPTIMIZER, Optimizer, Study, Sweep, Warmup
+from lightning_fer.yaml_mapping import load_yaml_mapping
 
 RECORDER = "lightning_fer.scale.recorder.ScaleRecorder"
 WARMUP = "lightning_fer.scale.warmup.LinearWarmup"
@@ -58,10 +58,7 @@ def cli_args(overrides: dict[str, Any]) -> list[str]:
 
 
 def _base(study: Study) -> dict[str, Any]:
-    try:
-        return yaml.safe_load(Path(study.base_config).read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{study.base_config} is not valid YAML: {err}") from err
+    return load_yaml_mapping(study.base_config, "base config")
 
 
 def base_optimizer(base: dict[str, Any], config: str) -> Optimizer:
@@ -149,13 +146,10 @@ def _fit_args(study: Study, point: Point, opt: Optimizer, overrides: dict[str, A
 
 def describe(points: list[Point]) -> str:
     """A markdown table of the plan: how each global batch is laid out and the LR it gets."""
-    lines = ["| point | global batch | = per device x devices x nodes x accum | LR rule | optimizer | LR |",
-             "|---|---|---|---|---|---|"]
-    for p in points:
-        s = p.split
-        lines.append(f"| {p.name} | {p.global_batch} | {s.per_device} x {s.devices} x {s.nodes} x {s.accumulation}"
-                     f" | {p.lr_rule} | {p.optimizer} | {p.lr:.6g} |")
-    return "\n".join(lines) + "\n"
+    header = ["point", "global batch", "= per device x devices x nodes x accum", "LR rule", "optimizer", "LR"]
+    rows = [[p.name, p.global_batch, f"{p.split.per_device} x {p.split.devices} x {p.split.nodes} x "
+             f"{p.split.accumulation}", p.lr_rule, p.optimizer, f"{p.lr:.6g}"] for p in points]
+    return markdown_table(header, rows) + "\n"
 
 
 def plan_record(points: list[Point]) -> list[dict[str, Any]]:

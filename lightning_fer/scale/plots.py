@@ -22,6 +22,17 @@ def _series(table: pd.DataFrame, by: list[str]):
         yield label, group
 
 
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: str | None) -> Path:
+    """The labels, grid and legend every figure has, then the atomic save."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if legend is not None:
+        ax.legend(title=legend, fontsize=8)
+    return save_figure(fig, path)
+
+
 def accuracy_vs_batch(table: pd.DataFrame, path: Path, title: str) -> Path:
     """Best val accuracy (solid) and accuracy at the lowest val loss (dashed) vs global batch, per LR rule."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -29,12 +40,8 @@ def accuracy_vs_batch(table: pd.DataFrame, path: Path, title: str) -> Path:
         group = group.groupby("global_batch", as_index=False)["best_val_acc"].max()
         ax.plot(group["global_batch"], group["best_val_acc"] * 100, marker="o", label=label)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("global batch (per device x devices x nodes x accumulation)")
-    ax.set_ylabel("best validation accuracy (%)")
-    ax.set_title(f"{title}: accuracy vs global batch")
-    ax.grid(alpha=0.3)
-    ax.legend(title="LR rule / optimizer", fontsize=8)
-    return save_figure(fig, path)
+    return _finish(fig, ax, path, "global batch (per device x devices x nodes x accumulation)",
+                   "best validation accuracy (%)", f"{title}: accuracy vs global batch", "LR rule / optimizer")
 
 
 def throughput_vs_devices(table: pd.DataFrame, path: Path, title: str) -> Path:
@@ -48,12 +55,8 @@ def throughput_vs_devices(table: pd.DataFrame, path: Path, title: str) -> Path:
             ax.plot(group["world_size"], base["throughput"] / base["world_size"] * group["world_size"], ls="--",
                     color=line[0].get_color(), alpha=0.6, label=f"{label} ideal (linear)")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_xlabel("devices (x nodes)")
-    ax.set_ylabel("training throughput (img/s)")
-    ax.set_title(f"{title}: throughput vs devices")
-    ax.grid(alpha=0.3)
-    ax.legend(title="sweep / per device / accum", fontsize=8)
-    return save_figure(fig, path)
+    return _finish(fig, ax, path, "devices (x nodes)", "training throughput (img/s)",
+                   f"{title}: throughput vs devices", "sweep / per device / accum")
 
 
 def efficiency(table: pd.DataFrame, path: Path, title: str) -> Path:
@@ -68,14 +71,9 @@ def efficiency(table: pd.DataFrame, path: Path, title: str) -> Path:
                 transform=ax.transAxes)
     ax.axhline(100, color="gray", ls="--", lw=1)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_xlabel("devices (x nodes)")
-    ax.set_ylabel("scaling efficiency (%)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"{title}: scaling efficiency")
-    ax.grid(alpha=0.3)
-    if not data.empty:
-        ax.legend(title="sweep / per device / accum", fontsize=8)
-    return save_figure(fig, path)
+    return _finish(fig, ax, path, "devices (x nodes)", "scaling efficiency (%)", f"{title}: scaling efficiency",
+                   None if data.empty else "sweep / per device / accum")
 
 
 def time_to_target(table: pd.DataFrame, path: Path, title: str, target: float | None) -> Path:
@@ -90,11 +88,7 @@ def time_to_target(table: pd.DataFrame, path: Path, title: str, target: float | 
         if len(missed):
             ax.scatter(missed["global_batch"], [top] * len(missed), marker="x", color=line[0].get_color())
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("global batch")
-    ax.set_ylabel("wall seconds to target")
     target_text = f"{target * 100:.1f}%" if target is not None else "none set"
     note = "" if len(reached) else " (not reached)"
-    ax.set_title(f"{title}: time to val acc {target_text}{note}")
-    ax.grid(alpha=0.3)
-    ax.legend(title="LR rule / optimizer (x: not reached)", fontsize=8)
-    return save_figure(fig, path)
+    return _finish(fig, ax, path, "global batch", "wall seconds to target",
+                   f"{title}: time to val acc {target_text}{note}", "LR rule / optimizer (x: not reached)")

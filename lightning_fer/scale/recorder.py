@@ -13,12 +13,13 @@ batch boundaries so queued kernels are not mistaken for waiting (``sync_cuda``).
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+
+from lightning_fer.atomic_write import write_text
 
 POINT_FILE = "scale_point.json"
 
@@ -101,9 +102,7 @@ class ScaleRecorder(pl.Callback):
             return
         result = self.summary(trainer, samples, wall)
         path = Path(trainer.default_root_dir) / POINT_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, path)
+        write_text(path, json.dumps(result, indent=2))
         numeric = {f"scale/{k}": v for k, v in result.items() if isinstance(v, int | float) and v is not None}
         for logger in trainer.loggers:
             logger.log_metrics(numeric, step=trainer.global_step)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lightning_fer.atomic_write import write_text
+from lightning_fer.markdown import markdown_table
 from lightning_fer.scale import plots
 from lightning_fer.scale.plan import Point
 from lightning_fer.scale.recorder import POINT_FILE
@@ -85,33 +87,30 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+_TABLE_HEADER = ["point", "global batch", "= dev x nodes x accum", "LR rule", "optimizer", "LR", "steps", "img/s",
+                 "img/s/device", "efficiency", "data wait", "s to target", "best val loss", "best val acc"]
+
+
+def _table_row(r) -> list[str]:
+    eff = _fmt(r.scaling_efficiency * 100, 3) + "%" if pd.notna(r.scaling_efficiency) else "-"
+    wait = _fmt(r.data_wait_share * 100, 3) + "%" if pd.notna(r.data_wait_share) else "-"
+    acc = _fmt(r.best_val_acc * 100, 4) + "%" if pd.notna(r.best_val_acc) else "-"
+    return [r.point, r.global_batch, f"{r.per_device_batch} x {r.devices} x {r.nodes} x {r.accumulation}", r.lr_rule,
+            r.optimizer, _fmt(r.lr, 4), r.steps, _fmt(r.throughput), _fmt(r.throughput_per_device), eff, wait,
+            _fmt(r.seconds_to_target), _fmt(r.best_val_loss, 4), acc]
+
+
 def to_markdown(study: Study, table: pd.DataFrame, missing: list[str], images: dict[str, Path]) -> str:
     target = f"{study.target_val_acc * 100:.1f}%" if study.target_val_acc is not None else "none set"
     lines = [f"# Scaling study `{study.name}`", "",
              f"Base config `{study.base_config}`; LR rules relative to global batch {study.reference_batch}; "
              f"target val accuracy {target}. Global batch = per device x devices x nodes x accumulation.", "",
-             "| point | global batch | = dev x nodes x accum | LR rule | optimizer | LR | steps | img/s | "
-             "img/s/device | efficiency | data wait | s to target | best val loss | best val acc |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in table.itertuples(index=False):
-        eff = _fmt(r.scaling_efficiency * 100, 3) + "%" if pd.notna(r.scaling_efficiency) else "-"
-        wait = _fmt(r.data_wait_share * 100, 3) + "%" if pd.notna(r.data_wait_share) else "-"
-        acc = _fmt(r.best_val_acc * 100, 4) + "%" if pd.notna(r.best_val_acc) else "-"
-        lines.append(f"| {r.point} | {r.global_batch} | {r.per_device_batch} x {r.devices} x {r.nodes} x "
-                     f"{r.accumulation} | {r.lr_rule} | {r.optimizer} | {_fmt(r.lr, 4)} | {r.steps} | "
-                     f"{_fmt(r.throughput)} | {_fmt(r.throughput_per_device)} | {eff} | {wait} | "
-                     f"{_fmt(r.seconds_to_target)} | {_fmt(r.best_val_loss, 4)} | {acc} |")
+             markdown_table(_TABLE_HEADER, [_table_row(r) for r in table.itertuples(index=False)])]
     if missing:
         lines += ["", f"**Missing ({len(missing)} planned points without scale_point.json):** "
                   + ", ".join(f"`{m}`" for m in missing)]
     lines += [""] + [f"![{name}]({path.name})" for name, path in images.items()]
     return "\n".join(lines) + "\n"
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def build_report(study: Study, points: list[Point]) -> StudyReport:
@@ -120,7 +119,7 @@ def build_report(study: Study, points: list[Point]) -> StudyReport:
     out.mkdir(parents=True, exist_ok=True)
     table, missing = collect(points, study.target_val_acc)
     csv = out / "scale_report.csv"
-    _write(csv, table.to_csv(index=False))
+    write_text(csv, table.to_csv(index=False))
     images: dict[str, Path] = {}
     if len(table):
         images = {
@@ -132,7 +131,7 @@ def build_report(study: Study, points: list[Point]) -> StudyReport:
         }
     markdown = to_markdown(study, table, missing, images)
     md_path = out / "scale_report.md"
-    _write(md_path, markdown)
+    write_text(md_path, markdown)
     return StudyReport(table, missing, csv, md_path, images, markdown)
 
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lightning_fer.errors import UserError
 from lightning_fer.resources import resolve_config
 from lightning_fer.scale.lr_rules import LR_RULES
+from lightning_fer.yaml_mapping import load_yaml_mapping
 
 BASE_OPTIMIZER = "base"  # the optimizer name that means "whatever the base config uses"
 
@@ -143,15 +142,7 @@ def _sweep(data: Any, where: str, optimizers: dict[str, Optimizer]) -> Sweep:
 def load_study(path: str | Path) -> Study:
     """Read and check a study YAML; relative paths in it stay relative to the working directory."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"study {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UserError(f"study {path} is not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise UserError(f"study {path}: expected a mapping at the top level")
-    data = dict(data)
+    data = load_yaml_mapping(path, "study")
     data.setdefault("name", path.stem)
     for key in ("base_config", "sweeps"):
         if key not in data:

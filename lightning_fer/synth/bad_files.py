@@ -8,9 +8,9 @@ with their defects in ``OUT/bad_files.json``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from lightning_fer.atomic_write import write_bytes, write_text
 from lightning_fer.synth.clip import iter_empty_clip
 from lightning_fer.video_io import write_video
 
@@ -22,20 +22,14 @@ NO_FACE = f"S{BAD_CHILD}_angry_4.mp4"
 TRUNCATE_FRACTION = 0.3
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_bad_files(out: Path, source_video: Path, n_frames: int, fps: int, width: int, height: int,
                     seed: int) -> list[dict]:
     """Write the four bad files into ``out/videos`` and ``out/bad_files.json``; returns the listing."""
     videos = out / "videos"
-    _write_bytes(videos / ZERO_BYTES, b"")
+    write_bytes(videos / ZERO_BYTES, b"")
     data = source_video.read_bytes()
-    _write_bytes(videos / TRUNCATED, data[: int(len(data) * TRUNCATE_FRACTION)])
-    _write_bytes(videos / TEXT, b"This is not a video: a text file that only has a video's name.\n")
+    write_bytes(videos / TRUNCATED, data[: int(len(data) * TRUNCATE_FRACTION)])
+    write_bytes(videos / TEXT, b"This is not a video: a text file that only has a video's name.\n")
     write_video(videos / NO_FACE, iter_empty_clip(seed, n_frames, width, height), fps=fps, codec="libx264")
     listing = [
         {"file": f"videos/{ZERO_BYTES}", "defect": "zero_bytes", "detail": "empty file (0 bytes)"},
@@ -45,7 +39,7 @@ def write_bad_files(out: Path, source_video: Path, n_frames: int, fps: int, widt
         {"file": f"videos/{NO_FACE}", "defect": "no_face",
          "detail": f"valid {n_frames}-frame video of background and noise only"},
     ]
-    _write_bytes(out / "bad_files.json", (json.dumps(listing, indent=2) + "\n").encode())
+    write_text(out / "bad_files.json", json.dumps(listing, indent=2) + "\n")
     return listing
 
 

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightning_fer.atomic_write import write_text
 from lightning_fer.classes import CLASSES
 from lightning_fer.errors import UserError
 from lightning_fer.synth.bad_files import BAD_CHILD, remove_bad_files, write_bad_files
@@ -143,7 +144,8 @@ def generate_dataset(out: Path, children: int = 6, videos_per_class: int = 2, se
     summary = SynthSummary(out=out, parameters=parameters, counts=counts, frames=frames, files=files + ["synth.json"],
                            detection_hits=hits, detection_sampled=sampled, detection_every=detect_every,
                            bad_files=bad, elapsed_s=time.perf_counter() - started)
-    _write_json(out / "synth.json", {"parameters": parameters, "summary": summary.to_dict()})
+    record = {"parameters": parameters, "summary": summary.to_dict()}
+    write_text(out / "synth.json", json.dumps(record, indent=2) + "\n")  # last: its presence means complete
     return summary
 
 
@@ -155,8 +157,3 @@ def _run(jobs: list[_Job], workers: int):
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         yield from pool.imap_unordered(_make_video, jobs)
 
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)

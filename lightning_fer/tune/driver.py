@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from lightning_fer.atomic_write import write_text
 from lightning_fer.errors import UserError
 from lightning_fer.ray_runtime import ensure_ray
 from lightning_fer.tune.spec import SearchSpec, load_spec, make_scheduler, make_search_alg, param_space
@@ -69,9 +70,7 @@ def _save_state(exp_dir: Path, spec: SearchSpec, setup: TrialSetup, resources: d
     exp_dir.mkdir(parents=True, exist_ok=True)
     state = {"spec": dataclasses.asdict(spec), "setup": dataclasses.asdict(setup), "resources": resources,
              "max_concurrent": opts.max_concurrent, "max_failures": opts.max_failures}
-    tmp = exp_dir / (STATE_FILE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.rename(exp_dir / STATE_FILE)
+    write_text(exp_dir / STATE_FILE, json.dumps(state, indent=2))
 
 
 def _load_state(exp_dir: Path) -> tuple[SearchSpec, TrialSetup, dict]:

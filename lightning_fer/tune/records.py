@@ -20,6 +20,7 @@ class TrialRecord:
     protocol: str
     error: str | None = None
     best: dict = field(default_factory=dict)  # the best epoch's report
+    node: str = ""  # the Ray node (IP) of the trial's last report: where it ran, or was retried, to the end
 
     @property
     def status(self) -> str:

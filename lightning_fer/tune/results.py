@@ -16,11 +16,14 @@ from typing import Any
 
 import yaml
 
+from lightning_fer.atomic_write import write_text
+from lightning_fer.markdown import markdown_table
 from lightning_fer.tune.plot import plot_results
 from lightning_fer.tune.records import TrialRecord, best_grid, best_record
 from lightning_fer.tune.report import read_epochs
 from lightning_fer.tune.spec import SearchSpec
 from lightning_fer.tune.trial import REPORT_CALLBACK, run_dir_name
+from lightning_fer.yaml_mapping import load_yaml_mapping
 
 
 def collect(grid, spec: SearchSpec, exp_dir: Path) -> list[TrialRecord]:
@@ -37,7 +40,8 @@ def collect(grid, spec: SearchSpec, exp_dir: Path) -> list[TrialRecord]:
             name=path.name, path=path, config=dict(result.config or {}), epochs=epochs,
             max_epochs=(resolved.get("trainer") or {}).get("max_epochs"),
             protocol=str((resolved.get("data") or {}).get("protocol", "unknown")),
-            error=str(result.error).splitlines()[0][:200] if result.error else None, best=best))
+            error=str(result.error).splitlines()[0][:200] if result.error else None, best=best,
+            node=str((result.metrics or {}).get("node_ip", ""))))
     return sorted(records, key=lambda r: r.name)
 
 
@@ -63,7 +67,7 @@ def trial_rows(records: list[TrialRecord], spec: SearchSpec) -> list[dict[str, A
     rows = []
     for r in records:
         row: dict[str, Any] = {"trial": r.name, **{k: _plain(r.config.get(k)) for k in keys}}
-        row.update(status=r.status, epochs_run=len(r.epochs), max_epochs=r.max_epochs,
+        row.update(status=r.status, node=r.node, epochs_run=len(r.epochs), max_epochs=r.max_epochs,
                    best_epoch=r.best.get("epoch"), val_loss=r.best.get("val_loss"), val_acc=r.best.get("val_acc"),
                    checkpoint=str(r.checkpoint) if r.checkpoint.is_file() else "", error=r.error or "")
         rows.append(row)
@@ -101,29 +105,29 @@ def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
     axes = spec.table_axes()
     if axes:
         table = grid_table(records, spec, *axes)
-        _write(exp_dir / "table.csv", _csv(table))
-        _write(exp_dir / "table.md", _markdown(table) + "\n")
+        write_text(exp_dir / "table.csv", _csv(table))
+        write_text(exp_dir / "table.md", _markdown(table) + "\n")
         lines += ["## Grid (the paper's Table 2 / Table 4 form)", "", _markdown(table), ""]
     rows = trial_rows(records, spec)
     if rows:
-        _write(exp_dir / "trials.csv", _csv([list(rows[0]), *[list(r.values()) for r in rows]]))
+        write_text(exp_dir / "trials.csv", _csv([list(rows[0]), *[list(r.values()) for r in rows]]))
         shown = [k for k in rows[0] if k not in ("checkpoint", "error")]
         table_rows = [[_fmt(r[k]) for k in shown] for r in rows]
-        _write(exp_dir / "trials.md", _markdown([shown, *table_rows]) + "\n")
+        write_text(exp_dir / "trials.md", _markdown([shown, *table_rows]) + "\n")
         lines += ["## All trials (best first)", "", _markdown([shown, *table_rows]), ""]
     status = {s: sum(r.status == s for r in records) for s in ("completed", "stopped early", "error")}
     summary: dict[str, Any] = {"experiment": str(exp_dir), "metric": spec.metric, "mode": spec.mode,
                                "protocol": protocols, "trials": len(records), "status": status}
     if best is not None:
         summary["best"] = {"trial": best.name, "config": best.config, **best.best, "checkpoint": str(best.checkpoint)}
-        _write(exp_dir / "best.yaml", best_config_yaml(best, exp_dir, spec))
-        _write(exp_dir / "best_checkpoint.txt", f"{best.checkpoint}\n")
+        write_text(exp_dir / "best.yaml", best_config_yaml(best, exp_dir, spec))
+        write_text(exp_dir / "best_checkpoint.txt", f"{best.checkpoint}\n")
         lines += [f"**Best**: `{best.name}` {cell(best)} at epoch {best.best.get('epoch')}; "
                   f"config `best.yaml`, checkpoint `{best.checkpoint}`.", ""]
     if plot_results(records, spec, axes, exp_dir / "curves.png"):
         lines += ["![validation curves](curves.png)", ""]
-    _write(exp_dir / "results.md", "\n".join(lines))
-    _write(exp_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+    write_text(exp_dir / "results.md", "\n".join(lines))
+    write_text(exp_dir / "summary.json", json.dumps(summary, indent=2, default=str))
     print("\n".join(lines))
     return summary
 
@@ -133,13 +137,7 @@ def _is_report_callback(entry: Any) -> bool:
 
 
 def _load_yaml(path: Path) -> dict:
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.rename(path)
+    return load_yaml_mapping(path) if path.is_file() else {}
 
 
 def _csv(rows: list[list[Any]]) -> str:
@@ -150,8 +148,7 @@ def _csv(rows: list[list[Any]]) -> str:
 
 def _markdown(rows: list[list[Any]]) -> str:
     head, *body = rows
-    return "\n".join(["| " + " | ".join(map(str, head)) + " |", "|" + "---|" * len(head),
-                      *["| " + " | ".join(map(str, r)) + " |" for r in body]])
+    return markdown_table(head, body)
 
 
 def _short(key: str) -> str:

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lightning_fer.errors import UserError
+from lightning_fer.yaml_mapping import load_yaml_mapping
 
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 KNOWN_KEYS = {"metric", "mode", "num_samples", "max_concurrent", "max_failures", "resources", "seed", "table",
@@ -66,13 +65,8 @@ class SearchSpec:
 
 def load_spec(path: str | Path) -> SearchSpec:
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"search space {path} does not exist (see configs/tune/*.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"search space {path} is not valid YAML: {err}") from err
-    if not isinstance(raw, dict) or not isinstance(raw.get("space"), dict) or not raw["space"]:
+    raw = load_yaml_mapping(path, "search space", hint="see configs/tune/*.yaml")
+    if not isinstance(raw.get("space"), dict) or not raw["space"]:
         raise UserError(f"search space {path}: needs a non-empty `space:` mapping of dotted keys to domains")
     if unknown := set(raw) - KNOWN_KEYS:
         raise UserError(f"search space {path}: unknown key(s) {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lightning_fer.atomic_write import write_text
 from lightning_fer.run_dirs import resume_args
 from lightning_fer.tune.report import read_epochs
 
@@ -99,6 +100,4 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     except SystemExit as exit_:  # jsonargparse exits on a bad flag: make it a trial error Tune can show
         raise RuntimeError(f"fer {' '.join(args)} exited with {exit_.code} (bad override?)") from None
     epochs = read_epochs(trial_dir)
-    tmp = trial_dir / (DONE_FILE + ".tmp")
-    tmp.write_text(json.dumps({"epochs": len(epochs), "config": dict(config)}, default=str))
-    tmp.rename(trial_dir / DONE_FILE)
+    write_text(trial_dir / DONE_FILE, json.dumps({"epochs": len(epochs), "config": dict(config)}, default=str))

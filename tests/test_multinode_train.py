@@ -1,0 +1,228 @@
+"""`fer submit train` as one DDP rank on each of two real hosts (fer-node1/2 of cluster/local/multinode_up.sh,
+gloo over the bridge): what every rank saw, a requeue mid-run, and a host failing mid-run.
+
+MultinodeProbe (added with ``--trainer.callbacks+=tests.test_multinode_train.MultinodeProbe``) writes, per rank,
+probe_rank<r>.json into the run directory: its host, node rank, local rank and rendezvous address, the frames of
+every training step on this rank and summed over all ranks (the global batch, through the DDP process group), a
+fingerprint of every validation frame it evaluated, and a digest of its final weights.
+Run: pytest -m multinode tests/test_multinode_train.py (as root)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from lightning_fer.cli import main
+from lightning_fer.cluster.slurm import job_records, wait_for_job
+from tests.multinode import Cluster, wait_until
+
+pytestmark = pytest.mark.multinode
+REPO = Path(__file__).resolve().parents[1]
+EPOCHS, STEPS_PER_EPOCH, BATCH = 2, 2, 8
+FIT_ARGS = ["--wandb", "false", "--data.batch_size", str(BATCH), "--data.eval_batch_size", "32",
+            "--trainer.max_epochs", str(EPOCHS), "--trainer.limit_train_batches", str(STEPS_PER_EPOCH),
+            "--trainer.num_sanity_val_steps", "0", "--trainer.log_every_n_steps", "1",
+            "--trainer.enable_progress_bar", "false", "--trainer.callbacks+=tests.test_ddp.EvalProbe",
+            "--trainer.callbacks+=tests.test_multinode_train.MultinodeProbe"]
+
+
+def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        digest.update(name.encode())
+        digest.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class MultinodeProbe(pl.Callback):
+    """Per rank: where it ran, what it trained on and evaluated, and its final weights (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, int]] = []
+        self.val: list[str] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        env = trainer.strategy.cluster_environment
+        self.where = {"rank": trainer.global_rank, "world_size": trainer.world_size, "node_rank": trainer.node_rank,
+                      "local_rank": trainer.local_rank, "host": socket.gethostname(),
+                      "address": socket.gethostbyname(socket.gethostname()), "main_address": env.main_address,
+                      "environment": type(env).__name__, "slurm_nodeid": os.environ.get("SLURM_NODEID")}
+        print(f"[probe] rank {trainer.global_rank} of {trainer.world_size} on {self.where['host']} "
+              f"(node rank {trainer.node_rank}, local rank {trainer.local_rank})", flush=True)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        frames = int(batch[1].numel())
+        total = trainer.strategy.reduce(torch.tensor(float(frames)), reduce_op="sum")
+        self.steps.append((frames, int(total.item())))
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self.val = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        for frame, label in zip(batch[0], batch[1], strict=True):
+            pixels = np.round(frame.float().cpu().numpy(), 2).tobytes()
+            self.val.append(hashlib.sha1(pixels + bytes([int(label)])).hexdigest())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        record = {**self.where, "steps": self.steps, "val": self.val, "weights": weights_digest(pl_module.state_dict())}
+        path = Path(trainer.default_root_dir) / f"probe_rank{trainer.global_rank}.json"
+        path.write_text(json.dumps(record))
+
+
+def submit_args(data: Path, run: Path, logs: Path, name: str, *extra: str) -> list[str]:
+    return ["submit", "train", "--config", "configs/demo.yaml", "--cluster-config", "configs/cluster/local_cpu.yaml",
+            "--nodes", "2", "--tasks-per-node", "1", "--log-dir", str(logs), "--job-name", name, "--time", "00:30:00",
+            *extra, "--", *FIT_ARGS, "--data.data_dir", str(data), "--trainer.default_root_dir", str(run)]
+
+
+def submit_train(data: Path, run: Path, logs: Path, name: str, wait: bool) -> str:
+    """`fer submit train` on 2 nodes x 1 task; return the job id."""
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        rc = main(submit_args(data, run, logs, name, *(["--wait"] if wait else [])))
+    printed = out.getvalue()
+    assert rc == 0, printed + "\n".join(p.read_text()[-4000:] for p in logs.glob("*.out"))
+    return printed.split("submitted train job ")[1].split()[0]
+
+
+def job_log(logs: Path, name: str, job_id: str) -> str:
+    return (logs / f"{name}-{job_id}.out").read_text()
+
+
+def probes(run: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(run.glob("probe_rank*.json"))]
+
+
+def assert_trained_on_both_hosts(cluster: Cluster, run: Path, log: str) -> dict:
+    """Both ranks ran, one per host, met at host 1's address and ended with the same weights; returns last.ckpt."""
+    ranks = probes(run)
+    assert [(r["rank"], r["world_size"], r["node_rank"], r["local_rank"]) for r in ranks] == \
+        [(0, 2, 0, 0), (1, 2, 1, 0)], log[-4000:]
+    assert [(r["host"], r["address"], r["slurm_nodeid"]) for r in ranks] == \
+        [("fer-node1", cluster.addr(1), "0"), ("fer-node2", cluster.addr(2), "1")]
+    assert {(r["environment"], r["main_address"]) for r in ranks} == {("SLURMEnvironment", "fer-node1")}
+    assert "[probe] rank 0 of 2 on fer-node1" in log and "[probe] rank 1 of 2 on fer-node2" in log, log[-4000:]
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ranks[0]["weights"] == ranks[1]["weights"] == weights_digest(checkpoint["state_dict"])
+    return checkpoint
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(multinode_cluster: Cluster, small_prepared: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+    """One 2-node training job run to the end: (job id, run dir, log dir)."""
+    run, logs = tmp_path_factory.mktemp("mn-run"), tmp_path_factory.mktemp("mn-logs")
+    start = time.monotonic()
+    job_id = submit_train(small_prepared, run, logs, "fer-2nodes", True)
+    print(f"\n2-node DDP fer submit train --wait ({EPOCHS} epochs x {STEPS_PER_EPOCH} steps): "
+          f"{time.monotonic() - start:.1f} s")
+    return job_id, run, logs
+
+
+def test_two_node_ddp_training_job(multinode_cluster: Cluster, uninterrupted: tuple[str, Path, Path],
+                                   small_prepared: Path) -> None:
+    job_id, run, logs = uninterrupted
+    (record,) = job_records(job_id)
+    assert (record["JobState"], record["ExitCode"], record["NumNodes"], record["NumTasks"]) == \
+        ("COMPLETED", "0:0", "2", "2")
+    log = job_log(logs, "fer-2nodes", job_id)
+    script = next((logs / "scripts").glob("fer-2nodes-*.sbatch")).read_text()
+    assert "--trainer.devices=1" in script and "--trainer.num_nodes=2" in script
+    checkpoint = assert_trained_on_both_hosts(multinode_cluster, run, log)
+    assert checkpoint["global_step"] == EPOCHS * STEPS_PER_EPOCH
+    ranks = probes(run)
+    # the global batch: every step, each rank trained on BATCH frames and the process group summed 2 x BATCH
+    for r in ranks:
+        assert r["steps"] == [[BATCH, 2 * BATCH]] * (EPOCHS * STEPS_PER_EPOCH), r["steps"]
+    from lightning_fer.data.datamodule import FERDataModule
+
+    val_frames = sum(r.frames for r in FERDataModule(data_dir=str(small_prepared)).prepare_splits()["val"])
+    shards = [set(r["val"]) for r in ranks]
+    # DALI shards by global rank across hosts: disjoint, together the whole validation split, each frame once
+    assert all(len(s) == len(r["val"]) > 0 for s, r in zip(shards, ranks, strict=True))
+    assert not shards[0] & shards[1]
+    assert len(shards[0]) + len(shards[1]) == val_frames
+    evaluated = [json.loads(p.read_text()) for p in sorted(run.glob("eval_rank*.json"))]
+    assert [e["samples"] for e in evaluated] == [len(s) for s in shards]  # the val loss averaged over exactly these
+
+
+def test_requeued_two_node_job_resumes_on_both_hosts(multinode_cluster: Cluster,
+                                                     uninterrupted: tuple[str, Path, Path],
+                                                     small_prepared: Path, tmp_path: Path) -> None:
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    start = time.monotonic()
+    job_id = submit_train(small_prepared, run, logs, "fer-requeue", False)
+    wait_until(lambda: (run / "checkpoints" / "last.ckpt").exists(), 600, "the first epoch's last.ckpt")
+    # what SLURM sends before the time limit with --signal=SIGUSR1@90: SIGUSR1 to every task, on both hosts
+    subprocess.run(["scancel", "--signal=USR1", job_id], check=True)
+    wait_until(lambda: job_records(job_id)[0].get("Restarts") == "1", 300, "the requeue")
+    # SLURM holds a requeued job ~2 minutes (its BeginTime); release it now, as an operator may
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False)
+    result = wait_for_job(job_id, timeout=900, poll=1)
+    print(f"\n2-node requeue: job ended {time.monotonic() - start:.1f} s after submit")
+    log = job_log(logs, "fer-requeue", job_id)
+    assert (result.state, result.exit_code) == ("COMPLETED", 0), log[-4000:]
+    assert f"job {job_id} restart 0" in log and f"job {job_id} restart 1" in log
+    assert (run / "hpc_ckpt_1.ckpt").is_file(), log[-4000:]
+    interrupted_at = torch.load(run / "hpc_ckpt_1.ckpt", map_location="cpu", weights_only=False)["global_step"]
+    assert 0 < interrupted_at < EPOCHS * STEPS_PER_EPOCH, log[-4000:]  # it really was mid-run
+    checkpoint = assert_trained_on_both_hosts(multinode_cluster, run, log)
+    straight = torch.load(uninterrupted[1] / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == straight["global_step"] == EPOCHS * STEPS_PER_EPOCH
+
+
+def test_host_failure_requeues_the_job_and_it_resumes_on_both_hosts(multinode_cluster: Cluster, small_prepared: Path,
+                                                                    tmp_path: Path) -> None:
+    """Host 2 dies mid-run (slurmd, the job step and rank 1 with it). SLURM sets it DOWN after SlurmdTimeout and
+    ends the job NODE_FAIL; the job is requeue-able (train.sbatch: --requeue, which Lightning's auto-requeue
+    needs), so SLURM requeues it and it waits for two nodes. When the host is back it restarts with
+    `--ckpt_path last` from the kept last.ckpt, on both hosts, and `fer submit --wait` follows it to the end."""
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    start = time.monotonic()
+    waiting = subprocess.Popen([sys.executable, "-m", "lightning_fer.cli",
+                                *submit_args(small_prepared, run, logs, "fer-hostfail", "--wait")],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: (run / "checkpoints" / "last.ckpt").exists(), 600, "the first epoch's last.ckpt")
+        saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+        assert multinode_cluster.fail_host(2)
+        failed = time.monotonic()
+        job_id = wait_until(lambda: _job_id(logs), 60, "the job log")
+        wait_until(lambda: job_records(job_id)[0].get("Restarts") == "1", 300, "the requeue after NODE_FAIL")
+        node = subprocess.run(["sinfo", "-h", "-N", "-n", "fer-node2", "-o", "%T"], capture_output=True,
+                              text=True).stdout.strip()
+        print(f"\nhost 2 killed; job {job_id} requeued {time.monotonic() - failed:.1f} s later, fer-node2 {node}")
+        assert node.startswith("down"), node
+        multinode_cluster.up_again()  # the host is back: its slurmd registers, the node returns to service
+        # SLURM holds a requeued job ~2 minutes (its BeginTime); release it now, as an operator may
+        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False)
+        printed, _ = waiting.communicate(timeout=900)
+    finally:
+        waiting.kill()
+    print(f"host failure + requeue + resume: {time.monotonic() - start:.1f} s in all")
+    log = job_log(logs, "fer-hostfail", job_id)
+    assert waiting.returncode == 0, printed + log[-4000:]
+    assert f"train job {job_id}: COMPLETED" in printed
+    assert 0 < saved < EPOCHS * STEPS_PER_EPOCH  # the run was mid-way when the host died
+    assert f"job {job_id} restart 1" in log
+    assert f"Restoring states from the checkpoint path at {run / 'checkpoints' / 'last.ckpt'}" in log, log[-4000:]
+    checkpoint = assert_trained_on_both_hosts(multinode_cluster, run, log)
+    assert checkpoint["global_step"] == EPOCHS * STEPS_PER_EPOCH
+
+
+def _job_id(logs: Path) -> str | None:
+    found = sorted(logs.glob("fer-hostfail-*.out"))
+    return found[0].stem.rsplit("-", 1)[1] if found else None

@@ -1,5 +1,6 @@
 """One training run as the multi-run commands (`fer cv`, `fer protocols`) need it: `fer fit`, then `fer test`
-on its best checkpoint, in one run directory; returns the test metrics JSON."""
+on its best checkpoint, in one run directory; returns the test metrics JSON. A run directory that holds
+checkpoints (a rerun) is resumed (`--ckpt_path last`: a finished run trains no further)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 def fit_then_test(args: Sequence[str], run_dir: Path) -> tuple[int, dict | None]:
     """(exit code, ``reports/test_metrics.json`` of the run) for LightningCLI ``args`` in ``run_dir``."""
     from lightning_fer.lightning_cli import run_lightning_cli
+    from lightning_fer.run_dirs import resume_args
 
     common = [*args, "--trainer.default_root_dir", str(run_dir)]
-    for sub in ("fit", "test"):
-        if (code := run_lightning_cli([sub, *common])) != 0:
+    for argv in (["fit", *common, *resume_args(run_dir)], ["test", *common]):
+        if (code := run_lightning_cli(argv)) != 0:
             return code, None
     return 0, json.loads((run_dir / "reports" / "test_metrics.json").read_text())

@@ -2,6 +2,10 @@
 
 - ``data.num_classes`` feeds ``model.num_classes`` (one source of truth).
 - The resolved config is saved into the run directory (``trainer.default_root_dir``).
+- One run per run directory: a new ``fer fit`` into a directory that holds checkpoints is refused unless it
+  resumes (``--ckpt_path``) or asks for ``--new_run true`` (then ``<dir>-2``, ``<dir>-3``, ...; see
+  lightning_fer.run_dirs). Nothing an earlier invocation wrote is deleted: metrics.csv is moved aside.
+- wandb: one run per run directory (its id in ``<dir>/wandb_id.txt``); fit, requeues, test and validate log into it.
 - ``fer test`` without ``--ckpt_path`` evaluates ``<default_root_dir>/checkpoints/best.ckpt``: the
   checkpoint with the lowest validation loss, the paper's model selection.
 - Every run gets the report and sample-frame callbacks (``trainer_defaults``), and ``--progress``
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +31,7 @@ from lightning_fer.data.datamodule import FERDataModule
 from lightning_fer.errors import UserError
 from lightning_fer.module import FERModule
 from lightning_fer.resources import resolve_config
+from lightning_fer.run_dirs import fit_run_dir
 
 
 class FERCLI(LightningCLI):
@@ -34,6 +40,9 @@ class FERCLI(LightningCLI):
         parser.add_argument("--wandb", type=bool, default=False,
                             help="also log to wandb (offline automatically without credentials)")
         parser.add_argument("--wandb_project", type=str, default="lightning-fer")
+        parser.add_argument("--new_run", type=bool, default=False,
+                            help="fit: when trainer.default_root_dir already holds a run, train a new one in the "
+                                 "first free numbered folder beside it (runs/demo-2, ...) instead of refusing")
         parser.add_argument("--wandb_group", type=str | None, default=None,
                             help="group runs, e.g. the trials of one tune experiment or the points of a study")
         parser.add_argument("--progress", type=ProgressMode, default="auto",
@@ -42,6 +51,18 @@ class FERCLI(LightningCLI):
         parser.add_argument("--progress_every_n_steps", type=int, default=50,
                             help="training steps between two progress lines")
 
+    def before_instantiate_classes(self) -> None:
+        """`fer fit`: settle the run directory before anything is written or any DDP rank is started."""
+        if self.subcommand != "fit":
+            return
+        config = self.config[self.subcommand]
+        root = Path(config.trainer.get("default_root_dir") or os.getcwd())
+        chosen = fit_run_dir(root, resuming=bool(config.get("ckpt_path")), new_run=bool(config.get("new_run")))
+        if chosen != root:
+            config.trainer.default_root_dir = str(chosen)
+            if launch_rank() == 0:
+                print(f"{root} already holds a run: training a new run in {chosen}")
+
     def instantiate_trainer(self, **kwargs):
         """Default loggers write into the run directory: metrics.csv (+ wandb/) under default_root_dir."""
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
@@ -49,14 +70,17 @@ class FERCLI(LightningCLI):
             from pytorch_lightning.loggers import CSVLogger
 
             root = config.trainer.get("default_root_dir") or "runs/default"
-            if self.subcommand == "fit":
-                keep_previous_metrics(Path(root))
             # fit logs to <root>/metrics.csv; test/validate to <root>/<subcommand>/ so they never overwrite it
-            loggers = [CSVLogger(save_dir=root, name="", version="" if self.subcommand == "fit" else self.subcommand)]
+            version = "" if self.subcommand == "fit" else (self.subcommand or "")
+            keep_previous_metrics(Path(root) / version)
+            # CSVLogger warns that earlier files "will be deleted"; the only one it deletes, metrics.csv, was moved
+            warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+            loggers = [CSVLogger(save_dir=root, name="", version=version)]
             if config.get("wandb"):
-                from lightning_fer.loggers import FERWandbLogger
+                from lightning_fer.loggers import FERWandbLogger, folder_run_id
 
-                loggers.append(FERWandbLogger(project=config.get("wandb_project"), save_dir=root,
+                run_id = folder_run_id(root, create=launch_rank() == 0)
+                loggers.append(FERWandbLogger(project=config.get("wandb_project"), save_dir=root, id=run_id,
                                               group=config.get("wandb_group"), name=Path(root).name))
             kwargs["logger"] = loggers
         callbacks = list(config.trainer.get("callbacks") or [])
@@ -112,16 +136,21 @@ def newer_hpc_checkpoint(root: Path) -> Path | None:
     return newest if all(newest.stat().st_mtime > mtime for mtime in last) else None
 
 
+def launch_rank() -> int:
+    """This process's global rank as the launcher's environment states it (0 before DDP starts other ranks)."""
+    from lightning_fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0)
+
+
 def keep_previous_metrics(root: Path) -> Path | None:
     """Move an earlier ``metrics.csv`` aside (metrics.1.csv, ...): CSVLogger would overwrite it on a resume.
 
     Only global rank 0 (known from the launcher's environment before the trainer exists) moves it; the other
     ranks of a DDP job would race it for the same file.
     """
-    from lightning_fabric.utilities.rank_zero import rank_zero_only
-
     current = root / "metrics.csv"
-    if getattr(rank_zero_only, "rank", 0) != 0 or not current.is_file():
+    if launch_rank() != 0 or not current.is_file():
         return None
     index = 1
     while (root / f"metrics.{index}.csv").exists():
@@ -165,5 +194,15 @@ def run_lightning_cli(argv: Sequence[str]) -> int:
     except UserError as err:
         print(f"fer {argv[0]}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        finish_wandb_run()
     return 0
+
+
+def finish_wandb_run() -> None:
+    """Close the wandb run of a finished fit/test (Lightning leaves it open), so that the next command of the same
+    process (fer demo, fer cv) writes its folder's run as a separate process would."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
 

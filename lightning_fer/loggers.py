@@ -1,8 +1,15 @@
-"""wandb that never blocks: offline automatically without credentials; reports logged as tables/images."""
+"""wandb that never blocks: offline automatically without credentials; reports logged as tables/images.
+
+One wandb run per run folder: its id lives in ``<run folder>/wandb_id.txt``, so a SLURM requeue, a retried Tune
+trial, and `fer test`/`fer validate` on the folder all log into the same run (Lightning's WandbLogger resumes
+with ``resume="allow"``).
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
+import string
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,27 @@ def wandb_has_credentials() -> bool:
         return False
 
 
+RUN_ID_FILE = "wandb_id.txt"
+
+
+def folder_run_id(root: str | Path, create: bool = True) -> str | None:
+    """The wandb run id of the run folder ``root``: read from ``wandb_id.txt``, else (``create``) made and
+    written there atomically. Only global rank 0 creates it (its logger alone creates the run); the others read."""
+    path = Path(root) / RUN_ID_FILE
+    try:
+        run_id = path.read_text().strip()
+    except FileNotFoundError:
+        run_id = ""
+    if run_id or not create:
+        return run_id or None
+    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))  # wandb's id form
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(run_id + "\n")
+    os.replace(tmp, path)
+    return run_id
+
+
 class FERWandbLogger(WandbLogger):
     """WandbLogger that goes offline (runs land in save_dir/wandb/offline-run-*, `wandb sync` uploads them
     later) when no credentials exist or WANDB_MODE=offline, so a batch job never waits on a login prompt."""
@@ -33,6 +61,12 @@ class FERWandbLogger(WandbLogger):
             os.environ.setdefault("WANDB_MODE", "offline")
         os.environ.setdefault("WANDB_SILENT", "true")
         Path(save_dir).mkdir(parents=True, exist_ok=True)
+        import wandb
+
+        if wandb.run is not None and wandb.run.id != kwargs.get("id"):
+            # another folder's run left open by an earlier fit/test of this process (fer demo, fer cv):
+            # Lightning would log into it instead of this folder's run
+            wandb.finish()
         super().__init__(project=project, save_dir=save_dir, offline=offline, **kwargs)
 
 

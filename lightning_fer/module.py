@@ -3,7 +3,9 @@
 One ``_step`` serves train/val/test. Loss and metrics are torchmetrics objects, so under DDP they
 are reduced over every rank's samples exactly (sum of losses / sum of counts), not averaged per rank.
 The module writes no files: each evaluation's results stay in ``eval_results`` for the callbacks
-(lightning_fer.callbacks.reports writes the test report and logs sample frames).
+(lightning_fer.callbacks.reports writes the test report and logs sample frames). Every checkpoint it is saved
+in carries ``checkpoint["fer"]`` (lightning_fer.predict.checkpoint.training_record), weights-only ones too, so
+inference needs nothing but the checkpoint.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class FERModule(pl.LightningModule):
         self.eval_metrics = nn.ModuleDict({f"{s}_": self._eval_collection(num_classes) for s in ("val", "test")})
         self.class_names: tuple[str, ...] = tuple(str(i) for i in range(num_classes))
         self.eval_results: dict[str, EvalResults] = {}  # "val" / "test": the latest epoch's, for the callbacks
+        self._fer_record: dict | None = None  # checkpoint["fer"], built at the first save
 
     @staticmethod
     def _eval_collection(num_classes: int) -> MetricCollection:
@@ -171,6 +174,19 @@ class FERModule(pl.LightningModule):
 
         return evaluate(FramePredictions(probs, labels, clips, identity.subjects, identity.clips),
                         self.hparams.num_classes)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Record classes, normalization (with dataset statistics), crop parameters and model settings as
+        ``checkpoint["fer"]``. Lightning calls this hook for weights-only checkpoints too (best.ckpt)."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "normalization"):
+            return
+        from lightning_fer.predict.checkpoint import RECORD_KEY, training_record
+
+        if self._fer_record is None:  # the same for every checkpoint of a run: read prepare.json once
+            self._fer_record = training_record(datamodule.hparams.data_dir, tuple(datamodule.class_names),
+                                               datamodule.normalization(), dict(self.hparams))
+        checkpoint[RECORD_KEY] = self._fer_record
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())

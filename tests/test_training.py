@@ -36,9 +36,11 @@ def test_fit_writes_checkpoints_config_and_metrics(trained_run: Path):
     val_loss = metrics["val_loss"].dropna()
     assert len(val_loss) == 2  # one validation per epoch
     best = torch.load(trained_run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
-    callback_state = next(v for k, v in best["callbacks"].items() if "BestCheckpoint" in k)
-    assert callback_state["best_model_score"].item() == pytest.approx(val_loss.min(), rel=1e-5)
     last = torch.load(trained_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert "callbacks" not in best  # best.ckpt holds weights (and the fer record) only; last.ckpt the bookkeeping
+    callback_state = next(v for k, v in last["callbacks"].items() if "BestCheckpoint" in k)
+    assert callback_state["best_model_score"].item() == pytest.approx(val_loss.min(), rel=1e-5)
+    assert Path(callback_state["best_model_path"]).name == "best.ckpt"
     assert last["global_step"] == 4  # 2 epochs x 2 steps: the newest state, improved val_loss or not
     assert best["global_step"] == 2 * (int(val_loss.values.argmin()) + 1)  # the epoch with the lowest val_loss
 

@@ -2,13 +2,16 @@
 
 Two plain ``ModelCheckpoint`` instances, configured through public arguments only:
 
-- :class:`BestCheckpoint` keeps the lowest-``val_loss`` state as ``best.ckpt`` (the paper's model selection);
-  the fixed name lets `fer test` find it without bookkeeping. It saves when validation ends.
+- :class:`BestCheckpoint` keeps the lowest-``val_loss`` model as ``best.ckpt`` (the paper's model selection);
+  the fixed name lets `fer test` find it without bookkeeping. It saves when validation ends, weights only
+  (``save_weights_only``: no optimizer, scheduler or callback state, about a third of a full ResNet-50 + AdamW
+  checkpoint), plus the ``fer`` record that `fer predict`/`fer export` read: test, predict and export need no
+  more, and resuming reads ``last.ckpt``.
 - :class:`LastCheckpoint` writes the newest state as ``last.ckpt`` at every training epoch end, improved
   ``val_loss`` or not (Lightning's own ``save_last`` refreshes it only when a top-k checkpoint was saved), so
   `--ckpt_path last` and a SLURM requeue continue from the newest state. Validation ends before the training
   epoch does, so ``last.ckpt`` always holds the best-checkpoint bookkeeping of its own epoch, whatever the
-  order of the callbacks.
+  order of the callbacks. It (and SLURM's ``hpc_ckpt_N.ckpt``) keeps the full training state.
 
 Both resolve their folder from the trainer in ``setup``, so ``--trainer.default_root_dir`` moves them too.
 """
@@ -35,12 +38,12 @@ class _RunDirCheckpoint(ModelCheckpoint):
 
 
 class BestCheckpoint(_RunDirCheckpoint):
-    """``best.ckpt``: the checkpoint with the lowest ``monitor`` value (``val_loss``), replaced when it improves."""
+    """``best.ckpt``: the weights with the lowest ``monitor`` value (``val_loss``), replaced when it improves."""
 
     def __init__(self, monitor: str = "val_loss", mode: str = "min", every_n_epochs: int | None = None,
                  every_n_train_steps: int | None = None) -> None:
         super().__init__(dirpath=None, filename="best", monitor=monitor, mode=mode, save_top_k=1, save_last=False,
-                         enable_version_counter=False, every_n_epochs=every_n_epochs,
+                         enable_version_counter=False, every_n_epochs=every_n_epochs, save_weights_only=True,
                          every_n_train_steps=every_n_train_steps, save_on_train_epoch_end=False)
 
 

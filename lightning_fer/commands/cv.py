@@ -3,7 +3,8 @@
 Each fold is a normal run (`fer fit` then `fer test` on its best checkpoint) in <run-dir>/fold_<i>;
 the summary (cv_summary.json / .md) states the protocol, a per-fold table (test subjects, frame and clip
 accuracy, balanced accuracy, macro-F1) and each metric's mean with a 95% bootstrap interval over folds
-(with `--folds loso` every fold is one child, so the interval resamples children).
+(with `--folds loso` every fold is one child, so the interval resamples children). Rerunning resumes the folds
+that hold checkpoints (`--ckpt_path last`: a finished fold trains no further).
 """
 
 from __future__ import annotations

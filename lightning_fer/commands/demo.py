@@ -2,7 +2,9 @@
 
 synth -> prepare (Haar crop pass) -> fit (DALI -> ResNet-50, best val_loss kept) -> test (Table 3)
 -> predict (per-frame labels on one video of a held-out test child, annotated).
-Each step is resumable: rerunning skips a dataset or clips that already exist.
+Each step is resumable: rerunning skips a dataset or clips that already exist, and resumes the training run in
+--run-dir (`--ckpt_path last`: a finished run trains no further, then test and predict run again on it).
+`--new-run` trains a new run beside it instead (runs/demo-2, runs/demo-3, ...).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="LightningCLI config for fit/test")
     parser.add_argument("--workers", type=int, default=None, help="processes for synth and prepare")
     parser.add_argument("--skip-train", action="store_true", help="stop after the crop pass")
+    parser.add_argument("--new-run", action="store_true",
+                        help="when --run-dir already holds a run, train a new one in the next free RUN_DIR-N "
+                             "(default: resume it)")
     parser.set_defaults(func=run)
 
 
@@ -31,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from lightning_fer.errors import UserError
     from lightning_fer.lightning_cli import run_lightning_cli
     from lightning_fer.prepare import PrepareParams, run_prepare
+    from lightning_fer.run_dirs import holds_run, next_free_run_dir, resume_args
     from lightning_fer.synth.dataset import generate_dataset
 
     out, started = Path(args.out), time.perf_counter()
@@ -47,20 +53,28 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("the crop pass produced nothing usable; see the failures above")
     if args.skip_train:
         return 0
-    common = ["--config", args.config, "--data.data_dir", str(prepared), "--trainer.default_root_dir", args.run_dir]
-    print(f"[3/5] training (fer fit {' '.join(common)})")
-    if (code := run_lightning_cli(["fit", *common])) != 0:
+    run_dir = Path(args.run_dir)
+    if holds_run(run_dir):
+        if args.new_run:
+            run_dir = next_free_run_dir(run_dir)
+            print(f"{args.run_dir} holds an earlier demo run: training a new one in {run_dir} (--new-run)")
+        else:
+            print(f"{run_dir} holds an earlier demo run: resuming it (--new-run trains a new one beside it)")
+    common = ["--config", args.config, "--data.data_dir", str(prepared), "--trainer.default_root_dir", str(run_dir)]
+    fit = ["fit", *common, *resume_args(run_dir)]
+    print(f"[3/5] training (fer {' '.join(fit)})")
+    if (code := run_lightning_cli(fit)) != 0:
         return code
     print("[4/5] testing the lowest-val_loss checkpoint (fer test)")
     if (code := run_lightning_cli(["test", *common])) != 0:
         return code
-    report = Path(args.run_dir) / "reports" / "test_table3.md"
+    report = run_dir / "reports" / "test_table3.md"
     video = _held_out_video(prepared, Path(args.config))
-    predictions = Path(args.run_dir) / "predictions"
+    predictions = run_dir / "predictions"
     print(f"[5/5] fer predict on {video} (a child the model never saw) -> {predictions}")
     from lightning_fer.cli import main as fer_main
 
-    if (code := fer_main(["predict", "--ckpt", str(Path(args.run_dir) / "checkpoints" / "best.ckpt"),
+    if (code := fer_main(["predict", "--ckpt", str(run_dir / "checkpoints" / "best.ckpt"),
                           "--input", str(video), "--out", str(predictions), "--annotate", "--no-progress"])) != 0:
         return code
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Report: {report}\n")

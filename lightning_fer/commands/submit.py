@@ -100,8 +100,12 @@ def _execute(args: argparse.Namespace, plan) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from lightning_fer.cluster.jobs import train_script
+    from lightning_fer.errors import UserError
 
     ckpt = None if args.ckpt_path.lower() == "none" else args.ckpt_path
+    if any(a == "--new_run" or a.startswith("--new_run=") for a in _extra(args)):
+        raise UserError("--new_run cannot be submitted: every requeue of the job would start yet another run "
+                        "folder; pass a new --trainer.default_root_dir instead")
     return _execute(args, [train_script(_resources(args), args.config, _extra(args), ckpt_path=ckpt)])
 
 

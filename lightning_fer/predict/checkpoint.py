@@ -2,17 +2,25 @@
 
 ``torch.load(weights_only=True)`` refuses to run arbitrary pickled code from an untrusted file; the
 few non-tensor types a Lightning checkpoint of this project may hold are allow-listed explicitly.
-The checkpoint also carries the data module's hyperparameters: ``data_dir`` leads to the crop pass's
-``prepare.json`` (the Haar parameters and gray statistics), ``normalization`` to the preprocessing.
+
+Checkpoints carry their own :class:`ModelSpec` as ``checkpoint["fer"]`` (written by
+``FERModule.on_save_checkpoint`` from :func:`training_record`): classes, normalization with the dataset
+statistics, the crop pass's parameters (from ``prepare.json``) and the model's settings, so `fer predict` and
+`fer export` need neither the training data folder nor DALI. Checkpoints written before that record existed
+fall back to the data module's ``data_dir``/prepare.json; when it is gone, dataset normalization is an error
+and missing crop parameters a warning naming what is missing (the defaults are then used).
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+import sys
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -35,18 +43,25 @@ class ModelSpec:
     params_source: str = "defaults"  # where the Haar parameters came from (shown to the user)
     model_hparams: dict = field(default_factory=dict)
 
-    def to_json(self) -> str:
+    def to_dict(self) -> dict[str, Any]:
         norm = self.normalization
-        return json.dumps({"classes": list(self.classes), "hidden_size": self.hidden_size,
-                           "normalization": {"mode": norm.mode, "mean": norm.mean, "std": norm.std, "eps": norm.eps},
-                           "params": self.params.to_dict(), "params_source": self.params_source})
+        return {"classes": list(self.classes), "hidden_size": self.hidden_size,
+                "normalization": {"mode": norm.mode, "mean": norm.mean, "std": norm.std, "eps": norm.eps},
+                "params": self.params.to_dict(), "params_source": self.params_source}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, info: Mapping[str, Any], default_source: str = "exported model") -> ModelSpec:
+        return cls(classes=tuple(info["classes"]), normalization=Normalization(**info["normalization"]),
+                   params=_params_from(info["params"]), hidden_size=int(info["hidden_size"]),
+                   params_source=info.get("params_source", default_source),
+                   model_hparams=dict(info.get("model") or {}))
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
-        info = json.loads(text)
-        return cls(classes=tuple(info["classes"]), normalization=Normalization(**info["normalization"]),
-                   params=_params_from(info["params"]), hidden_size=int(info["hidden_size"]),
-                   params_source=info.get("params_source", "exported model"))
+        return cls.from_dict(json.loads(text))
 
     def with_overrides(self, **overrides: object) -> ModelSpec:
         """A copy whose Haar parameters take the given non-None values (command-line overrides)."""
@@ -90,13 +105,35 @@ def load_checkpoint_dict(path: str | Path) -> dict:
     return checkpoint
 
 
+RECORD_KEY = "fer"  # checkpoint["fer"]: ModelSpec.to_dict() + "model" (the network's constructor settings)
+MODEL_SETTINGS = ("num_classes", "hidden_size", "dropout")  # FERModule hyperparameters that shape the network
+
+
+def training_record(data_dir: str | Path, class_names: tuple[str, ...], normalization: Normalization,
+                    model_hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """checkpoint["fer"] for a model trained on ``data_dir`` with ``normalization`` (statistics included): what
+    `fer predict` and `fer export` must reproduce, in plain JSON types. Crop parameters that cannot be read
+    (a data folder without prepare.json) are recorded as missing (``params: None``), never as defaults."""
+    info, source = _prepare_info(str(data_dir))
+    params = (info or {}).get("params")
+    model = {k: model_hparams[k] for k in MODEL_SETTINGS if k in model_hparams}
+    spec = ModelSpec(classes=tuple(class_names), normalization=normalization, params_source=source,
+                     hidden_size=int(model.get("hidden_size", ModelSpec.hidden_size)))
+    return {**spec.to_dict(), "params": _params_from(params).to_dict() if params else None,
+            "params_id": (info or {}).get("params_id"), "model": model}
+
+
 def spec_from_checkpoint(checkpoint: dict, path: str | Path = "checkpoint") -> ModelSpec:
-    """Classes, normalization and Haar parameters as training used them (defaults where unrecorded)."""
+    """Classes, normalization and Haar parameters as training used them: from the checkpoint's own record,
+    else (older checkpoints) from the training data folder it names."""
     model_hp = dict(checkpoint.get("hyper_parameters") or {})
-    data_hp = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    record = checkpoint.get(RECORD_KEY)
+    if isinstance(record, dict):
+        return _spec_from_record(record, model_hp, path)
     num_classes = int(model_hp.get("num_classes", len(CLASSES)))
     if num_classes != len(CLASSES):
         raise UserError(f"{path}: a model with {num_classes} classes; this project predicts {len(CLASSES)}")
+    data_hp = dict(checkpoint.get("datamodule_hyper_parameters") or {})
     info, source = _prepare_info(data_hp.get("data_dir"))
     mode = data_hp.get("normalization", "unit")
     if mode == "dataset":
@@ -110,12 +147,42 @@ def spec_from_checkpoint(checkpoint: dict, path: str | Path = "checkpoint") -> M
             normalization = Normalization(mode)
         except ValueError as err:
             raise UserError(f"{path}: {err}") from err
-    params = _params_from(info.get("params", {})) if info else PrepareParams()
+    if info and info.get("params"):
+        params = _params_from(info["params"])
+    else:
+        params = PrepareParams()
+        _warn(f"{path} records no crop-pass parameters ({_reason(source)}): using the default Haar settings "
+              "(--scale-factor, --min-neighbors, ... override them)")
     return ModelSpec(classes=CLASSES, normalization=normalization, params=params, params_source=source,
                      hidden_size=int(model_hp.get("hidden_size", HIDDEN_SIZE)), model_hparams=model_hp)
 
 
+def _spec_from_record(record: dict, model_hp: dict, path: str | Path) -> ModelSpec:
+    try:
+        classes = tuple(record["classes"])
+        params = record.get("params")
+        spec = ModelSpec.from_dict({**record, "params": params or {}}, default_source="checkpoint")
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{path}: unreadable {RECORD_KEY!r} record in the checkpoint ({err})") from err
+    if classes != CLASSES:
+        raise UserError(f"{path}: a model of the classes {list(classes)}; this project predicts {list(CLASSES)}")
+    if not params:
+        _warn(f"{path}: its training data had no crop-pass parameters ({_reason(spec.params_source)}): "
+              "using the default Haar settings (--scale-factor, --min-neighbors, ... override them)")
+    return replace(spec, model_hparams={**model_hp, **spec.model_hparams})
+
+
+def _warn(message: str) -> None:
+    """One line on stderr: inference goes on, but the user learns what it could not reproduce."""
+    print(f"fer: warning: {message}", file=sys.stderr)
+
+
+def _reason(source: str) -> str:
+    return source.removeprefix("defaults (").removesuffix(")")
+
+
 def _prepare_info(data_dir: str | None) -> tuple[dict | None, str]:
+    """The crop pass's prepare.json of ``data_dir`` (through the shared reader) and where it came from."""
     if not data_dir:
         return None, "defaults (no data_dir in the checkpoint)"
     path = Path(data_dir) / PREPARE_INFO

@@ -27,8 +27,10 @@ from lightning_fer.scale.recorder import POINT_FILE
 BACKENDS = ("local", "slurm", "ray")
 
 
-def local_command(point: Point) -> list[str]:
-    return [sys.executable, "-m", "lightning_fer.cli", "fit", *point.fit_args, *point.hardware_args()]
+def local_command(point: Point, resume: bool = False) -> list[str]:
+    """The point's `fer fit`; ``resume`` continues an interrupted point from its checkpoints (as SLURM points do)."""
+    return [sys.executable, "-m", "lightning_fer.cli", "fit", *point.fit_args, *point.hardware_args(),
+            *(["--ckpt_path", "last"] if resume else [])]
 
 
 def run_local(points: Sequence[Point], dry_run: bool = False, force: bool = False,
@@ -52,12 +54,18 @@ def run_local(points: Sequence[Point], dry_run: bool = False, force: bool = Fals
 
 
 def run_point(point: Point, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[int, float]:
-    """One point as a `fer fit` subprocess, its output in <run_dir>/fit.log: (exit code, seconds)."""
+    """One point as a `fer fit` subprocess, its output appended to <run_dir>/fit.log: (exit code, seconds).
+
+    A point interrupted before its scale_point.json resumes; one with results (rerun with --force) starts anew,
+    which `fer fit` refuses while its folder holds checkpoints (nothing of the earlier point is replaced)."""
+    from lightning_fer.run_dirs import holds_run
+
     run_dir = Path(cwd or ".") / point.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    resume = holds_run(run_dir) and not (run_dir / POINT_FILE).is_file()
     start = time.monotonic()
-    with open(run_dir / "fit.log", "w") as out:
-        code = subprocess.run(local_command(point), stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+    with open(run_dir / "fit.log", "a") as out:
+        code = subprocess.run(local_command(point, resume), stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                               env=point_env(point, env)).returncode
     return code, time.monotonic() - start
 

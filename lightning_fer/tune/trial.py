@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_fer.atomic_write import write_text
+from lightning_fer.run_dirs import resume_args
 from lightning_fer.tune.report import read_epochs
 
 DONE_FILE = "trial_done.json"
@@ -74,9 +75,7 @@ def trial_args(setup: TrialSetup, config: Mapping[str, Any], trial_dir: Path) ->
         args += ["--wandb_group", setup.group]
     if setup.single_device:
         args += ["--trainer.devices", "1"]  # one process per trial; Lightning DDP cannot fork inside a Ray actor
-    if (trial_dir / "checkpoints" / "last.ckpt").is_file():
-        args += ["--ckpt_path", "last"]  # a retried or resumed trial continues where it stopped
-    return args
+    return [*args, *resume_args(trial_dir)]  # a retried or resumed trial continues where it stopped
 
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:

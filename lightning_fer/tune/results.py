@@ -16,11 +16,14 @@ from typing import Any
 
 import yaml
 
+from lightning_fer.ray_train import WORKER_CALLBACK
 from lightning_fer.tune.plot import plot_results
 from lightning_fer.tune.records import TrialRecord, best_grid, best_record
 from lightning_fer.tune.report import read_epochs
 from lightning_fer.tune.spec import SearchSpec
-from lightning_fer.tune.trial import REPORT_CALLBACK, run_dir_name
+from lightning_fer.tune.trial import REPORT_CALLBACK, WORKERS_REPORT_CALLBACK, run_dir_name
+
+TRIAL_CALLBACKS = (REPORT_CALLBACK, WORKERS_REPORT_CALLBACK, WORKER_CALLBACK)
 
 
 def collect(grid, spec: SearchSpec, exp_dir: Path) -> list[TrialRecord]:
@@ -79,7 +82,9 @@ def best_config_yaml(record: TrialRecord, exp_dir: Path, spec: SearchSpec) -> st
     trainer["callbacks"] = [c for c in callbacks if not _is_report_callback(c)]
     trainer["default_root_dir"] = str(exp_dir / "best_fit")
     base = _load_yaml(Path(json.loads((exp_dir / "fer_tune.json").read_text())["setup"]["base_config"]))
-    trainer["devices"] = (base.get("trainer") or {}).get("devices", "auto")  # trials were pinned to one device
+    # trials were pinned to one device, or ran with Ray's strategy and environment: `fer fit` takes the base's
+    for key, default in (("devices", "auto"), ("strategy", "auto"), ("plugins", None), ("num_nodes", 1)):
+        trainer[key] = (base.get("trainer") or {}).get(key, default)
     config["ckpt_path"] = None
     header = [f"# Best trial of tune experiment {exp_dir.name} ({spec.metric} {spec.mode}): {record.name}",
               *[f"#   {k} = {_plain(v)}" for k, v in sorted(record.config.items())],
@@ -129,7 +134,8 @@ def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
 
 
 def _is_report_callback(entry: Any) -> bool:
-    return isinstance(entry, dict) and entry.get("class_path") == REPORT_CALLBACK
+    """The callbacks a trial adds (Tune report, Ray Train worker), which a plain `fer fit` cannot run."""
+    return isinstance(entry, dict) and entry.get("class_path") in TRIAL_CALLBACKS
 
 
 def _load_yaml(path: Path) -> dict:

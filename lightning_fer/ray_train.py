@@ -128,10 +128,13 @@ class RayTrainWorker(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         from ray.train.lightning import prepare_trainer
+        from ray.util import get_current_placement_group
 
         prepare_trainer(trainer)
+        group = get_current_placement_group()
         record = {"rank": trainer.global_rank, "world_size": trainer.world_size, "local_rank": trainer.local_rank,
-                  "node": socket.gethostname(), "pid": os.getpid(), "device": str(trainer.strategy.root_device)}
+                  "node": socket.gethostname(), "pid": os.getpid(), "device": str(trainer.strategy.root_device),
+                  "placement_group": group.id.hex() if group else None}
         Path(trainer.default_root_dir).mkdir(parents=True, exist_ok=True)
         with open(Path(trainer.default_root_dir) / WORKERS_FILE, "a") as f:  # one short line: atomic append
             f.write(json.dumps(record) + "\n")
@@ -140,3 +143,21 @@ class RayTrainWorker(pl.Callback):
 def read_workers(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / WORKERS_FILE
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def release_placement_groups(run_dir: Path) -> list[str]:
+    """Remove the placement groups a job's ranks ran in, if they are still there; returns the ids removed.
+
+    A job that ends normally removes its own. One whose driver is killed (a Tune trial stopped by ASHA) leaves
+    its group reserved until the `fer tune` driver exits: Ray Train's own cleaner needs the Ray state API
+    (dashboard) and fails without it, and later trials would wait for those CPUs/GPUs forever.
+    """
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+    removed = []
+    for group in sorted({w["placement_group"] for w in read_workers(run_dir) if w.get("placement_group")}):
+        if placement_group_table().get(group, {}).get("state") not in (None, "REMOVED"):
+            remove_placement_group(PlacementGroup(PlacementGroupID.from_hex(group)))
+            removed.append(group)
+    return removed

@@ -17,8 +17,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ray.tune import Callback
+
 from lightning_fer.errors import UserError
 from lightning_fer.ray_runtime import ensure_ray
+from lightning_fer.ray_train import release_placement_groups
 from lightning_fer.tune.spec import SearchSpec, load_spec, make_scheduler, make_search_alg, param_space
 from lightning_fer.tune.trial import TrialSetup, run_dir_name, train_trial
 
@@ -83,6 +86,24 @@ def trial_workers(spec: SearchSpec, opts: TuneOptions):
     fits = concurrent_jobs(workers, "a trial")
     spec.max_concurrent = min(spec.max_concurrent or fits, fits)
     return workers
+
+
+class ReleaseTrialWorkers(Callback):
+    """When a multi-worker trial ends (completed, stopped by the scheduler, failed), free the placement group of
+    its Ray Train ranks if its killed trial function left it reserved (:func:`release_placement_groups`)."""
+
+    def __init__(self, exp_dir: Path) -> None:
+        self.exp_dir = exp_dir
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._release(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._release(trial)
+
+    def _release(self, trial) -> None:
+        if release_placement_groups(self.exp_dir / trial_dirname(trial)):
+            print(f"[fer tune] trial {trial.trial_id} stopped: released the placement group of its ranks")
 
 
 def trial_dirname(trial) -> str:
@@ -160,6 +181,7 @@ def run_tune(opts: TuneOptions) -> Path:
                 scheduler=make_scheduler(spec), num_samples=spec.num_samples,
                 trial_dirname_creator=trial_dirname),
             run_config=tune.RunConfig(name=exp_dir.name, storage_path=str(exp_dir.parent),
+                                      callbacks=[ReleaseTrialWorkers(exp_dir)] if setup.workers > 1 else None,
                                       failure_config=tune.FailureConfig(max_failures=spec.max_failures)),
         )
         per_trial = (f"{setup.workers} worker(s) x {setup.cpus_per_worker:g} CPU(s), {setup.gpus_per_worker:g} "

@@ -69,6 +69,7 @@ def trial_rows(records: list[TrialRecord], spec: SearchSpec) -> list[dict[str, A
         row.update(status=r.status, epochs_run=len(r.epochs), max_epochs=r.max_epochs,
                    best_epoch=r.best.get("epoch"), val_loss=r.best.get("val_loss"), val_acc=r.best.get("val_acc"),
                    checkpoint=str(r.checkpoint) if r.checkpoint.is_file() else "", error=r.error or "")
+        row.setdefault(spec.metric, r.best.get(spec.metric))  # a search on another metric (train_loss) shows it
         rows.append(row)
     sign = 1 if spec.mode == "min" else -1
     return sorted(rows, key=lambda x: (x[spec.metric] is None, sign * (x[spec.metric] or 0)))

@@ -209,9 +209,13 @@ def test_killed_worker_is_restarted_from_the_last_checkpoint(small_prepared: Pat
     def kill_rank1_after_first_epoch() -> None:
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            runs = [p.parent for p in exp.glob("*/checkpoints/last.ckpt")]
-            if runs and len(read_workers(runs[0])) == 2:
-                pid = next(w["pid"] for w in read_workers(runs[0]) if w["rank"] == 1)
+            runs = [p.parent.parent for p in exp.glob("*/checkpoints/last.ckpt")]
+            try:
+                workers = read_workers(runs[0]) if runs else []
+            except json.JSONDecodeError:  # a line being written
+                workers = []
+            if len(workers) == 2:
+                pid = next(w["pid"] for w in workers if w["rank"] == 1)
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
                 return

@@ -189,3 +189,25 @@ def test_ray_backend_runs_the_points_as_ray_tasks(small_prepared: Path, tmp_path
         assert point["global_batch"] == row["global_batch"] == (16 if "b16" in name else 8)
         assert row["steps"] == 4 // row["accumulation"] and row["throughput"] > 0
         assert (tmp_path / name / "fit.log").is_file()
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_a_two_device_point_as_a_ray_train_job(small_prepared: Path, tmp_path: Path, capsys):
+    import ray
+
+    from lightning_fer.ray_train import read_workers
+
+    ray.init(num_cpus=2, include_dashboard=False)  # 2 ranks x 1 CPU: the same mechanism as `fer tune` trials
+    try:
+        code = main(["scale", "run", TINY, "--run-dir", str(tmp_path), "--only", "devices-b16", "--backend", "ray",
+                     "--", "--data.data_dir", str(small_prepared)])
+        assert code == 0
+    finally:
+        ray.shutdown()
+    assert "as a Ray Train job of 2 worker(s) x 1 CPU(s), 0 GPU(s)" in capsys.readouterr().out
+    run = tmp_path / "devices-b16-linear-base-1x2"
+    point = json.loads((run / "scale_point.json").read_text())
+    assert (point["world_size"], point["per_device_batch"], point["global_batch"]) == (2, 8, 16)
+    assert point["train_samples"] == point["steps"] * 16 > 0  # both ranks' shards
+    assert sorted((w["rank"], w["world_size"]) for w in read_workers(run)) == [(0, 2), (1, 2)]
+    assert "Ray Train job" in (run / "fit.log").read_text()

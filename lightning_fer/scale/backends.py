@@ -4,9 +4,11 @@ Local: each point is a subprocess `python -m lightning_fer.cli fit ...` (Lightni
 re-running the command, so a multi-device point needs its own process); a point whose scale_point.json
 exists is skipped, so rerunning a study resumes it. SLURM: each point is `train_script` (the `fer submit train`
 template: srun per rank, requeue-safe) with nodes and GPUs (or CPU tasks) per node from the point.
-Ray: each point is a Ray task (the cluster in RAY_ADDRESS, else a local Ray, as `fer tune`) that runs the
-local subprocess on the node Ray picks, reserving `devices` GPUs (CPU points: devices x cpus_per_rank CPUs,
-capped to the largest node), so points run side by side when the cluster has room; single-node points only.
+Ray (the cluster in RAY_ADDRESS, else a local Ray, as `fer tune`): a one-device point is a Ray task that runs
+the local subprocess on the node Ray picks (1 GPU, or cpus_per_rank CPUs); a multi-device point is a Ray Train
+job of `devices` ranks (:mod:`lightning_fer.ray_train`, the same mechanism as a multi-worker `fer tune` trial),
+each rank reserving 1 GPU or cpus_per_rank CPUs. Points run side by side when the cluster has room;
+single-node points only.
 """
 
 from __future__ import annotations
@@ -134,20 +136,32 @@ def run_ray(points: Sequence[Point], dry_run: bool = False, force: bool = False,
     """Every point as a Ray task at once (Ray queues what does not fit); wait for all, report the failures."""
     import ray
 
+    from lightning_fer.ray_train import DRIVER_MEMORY, Workers, concurrent_jobs, worker_args
+
     _refuse_multi_node(points)
     max_cpus, max_gpus = _node_capacity(connect=not dry_run)
-    tasks, remote = {}, ray.remote(run_point)
+    tasks, remote, remote_train = {}, ray.remote(run_point), ray.remote(run_point_on_workers)
     for index, point in enumerate(points, 1):
         gpus = point.split.devices if max_gpus > 0 and _accelerator(point.fit_args) != "cpu" else 0
-        if gpus > max_gpus:
+        if point.split.devices == 1 and gpus > max_gpus:
             raise UserError(f"point {point.name} needs {gpus} GPUs but the largest Ray node has {max_gpus:g}")
         cpus = max(1.0, min(point.split.devices * cpus_per_rank, max_cpus)) if not gpus else 1.0
         header = (f"== point {index}/{len(points)} {point.name}: global batch {point.global_batch}, "
                   f"lr {point.lr:.6g}, ray task: {cpus:g} CPU(s), {gpus} GPU(s)")
+        workers = Workers(point.split.devices, 0.0 if gpus else float(cpus_per_rank), 1.0 if gpus else 0.0)
+        if point.split.devices > 1:
+            header += f"\n   as a Ray Train job of {workers.describe()}, each rank running"
+        command = local_command(point) if point.split.devices == 1 else \
+            [sys.executable, "-m", "lightning_fer.cli", "fit", *worker_args(point.fit_args)]
         if dry_run:
-            print(f"{header}\n{shlex.join(local_command(point))}")
+            print(f"{header}\n{shlex.join(command)}")
         elif not _skip(point, force, header):
             print(header, flush=True)
+            if point.split.devices > 1:
+                concurrent_jobs(workers, f"point {point.name}")  # refuse what the cluster can never place
+                driver = remote_train.options(num_cpus=0, memory=DRIVER_MEMORY)
+                tasks[driver.remote(point, workers, os.getcwd())] = point
+                continue
             env = {} if gpus else {"OMP_NUM_THREADS": str(max(1, int(cpus) // point.split.world_size))}
             tasks[remote.options(num_cpus=cpus, num_gpus=gpus).remote(point, env, os.getcwd())] = point
     failed, pending = [], list(tasks)
@@ -160,6 +174,25 @@ def run_ray(points: Sequence[Point], dry_run: bool = False, force: bool = False,
     for point, code in failed:
         print(f"point {point.name} failed (exit {code}); log: {point.run_dir.resolve() / 'fit.log'}", file=sys.stderr)
     return (failed[0][1] or 1) if failed else 0
+
+
+def run_point_on_workers(point: Point, workers, cwd: str) -> tuple[int, float]:
+    """A multi-device point as a Ray Train job (run as a Ray task that drives it): (exit code, seconds).
+
+    The ranks log to Ray's worker logs; <run_dir>/fit.log says so, and holds the error when the job failed.
+    """
+    from lightning_fer.ray_train import fit_on_workers
+
+    run_dir = Path(cwd) / point.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start, code = time.monotonic(), 0
+    note = f"Ray Train job of {workers.describe()}; the ranks' output is in Ray's worker logs\n"
+    try:
+        fit_on_workers(point.fit_args, workers, run_dir, cwd=cwd)
+    except Exception as err:  # a failed point is reported with the others, not raised
+        note, code = note + f"failed: {type(err).__name__}: {err}\n", 1
+    (run_dir / "fit.log").write_text(note)
+    return code, time.monotonic() - start
 
 
 def _node_capacity(connect: bool) -> tuple[float, float]:

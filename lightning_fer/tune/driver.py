@@ -2,6 +2,11 @@
 
 The experiment lives in ``<storage>/<name>/``: Tune's state, one directory per trial (its `fer fit` run
 directory) and ``fer_tune.json`` (the search spec and trial setup), so ``--resume`` needs only the name.
+
+Resources: a one-process trial reserves ``resources``/``--cpus-per-trial``/``--gpus-per-trial``. A trial of
+``--workers-per-trial W`` > 1 is a Ray Train job: its Tune function only drives it (no resources of its own) and
+each of its W ranks reserves ``--cpus-per-worker``/``--gpus-per-worker``; at most (cluster CPUs or GPUs) //
+(W x per-worker) such trials run at once, and a W the cluster cannot place is refused before any trial starts.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ray.tune import Callback
+
 from lightning_fer.atomic_write import write_text
 from lightning_fer.errors import UserError
 from lightning_fer.ray_runtime import ensure_ray
+from lightning_fer.ray_train import release_placement_groups
 from lightning_fer.tune.spec import SearchSpec, load_spec, make_scheduler, make_search_alg, param_space
 from lightning_fer.tune.trial import TrialSetup, run_dir_name, train_trial
 
@@ -33,6 +41,9 @@ class TuneOptions:
     gpus_per_trial: float | None = None
     max_concurrent: int | None = None
     max_failures: int | None = None
+    workers_per_trial: int = 1
+    cpus_per_worker: float | None = None
+    gpus_per_worker: float | None = None
     extra: tuple[str, ...] = ()
 
 
@@ -59,6 +70,41 @@ def trial_resources(spec: SearchSpec, opts: TuneOptions) -> dict[str, float]:
     if float(gpu) > cluster.get("GPU", 0):
         raise UserError(f"{gpu} GPU(s) per trial requested but the Ray cluster has {cluster.get('GPU', 0):g}")
     return {"cpu": float(cpu), "gpu": float(gpu)}
+
+
+def trial_workers(spec: SearchSpec, opts: TuneOptions):
+    """The Ray Train ranks of a multi-worker trial; defaults per worker: the spec's cpu, one GPU if the cluster
+    has GPUs (`gpu: auto`); raises before any trial starts when the cluster cannot place them."""
+    import ray
+
+    from lightning_fer.ray_train import Workers, concurrent_jobs
+
+    cpu = opts.cpus_per_worker if opts.cpus_per_worker is not None else float(spec.resources.get("cpu", 1))
+    gpu = opts.gpus_per_worker if opts.gpus_per_worker is not None else spec.resources.get("gpu", "auto")
+    if gpu == "auto":
+        gpu = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+    workers = Workers(opts.workers_per_trial, float(cpu), float(gpu))
+    fits = concurrent_jobs(workers, "a trial")
+    spec.max_concurrent = min(spec.max_concurrent or fits, fits)
+    return workers
+
+
+class ReleaseTrialWorkers(Callback):
+    """When a multi-worker trial ends (completed, stopped by the scheduler, failed), free the placement group of
+    its Ray Train ranks if its killed trial function left it reserved (:func:`release_placement_groups`)."""
+
+    def __init__(self, exp_dir: Path) -> None:
+        self.exp_dir = exp_dir
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._release(trial)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._release(trial)
+
+    def _release(self, trial) -> None:
+        if release_placement_groups(self.exp_dir / trial_dirname(trial)):
+            print(f"[fer tune] trial {trial.trial_id} stopped: released the placement group of its ranks")
 
 
 def trial_dirname(trial) -> str:
@@ -109,13 +155,21 @@ def run_tune(opts: TuneOptions) -> Path:
         trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
         tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
-        resources = trial_resources(spec, opts)
         setup = TrialSetup(base_config=str(Path(opts.config).resolve()), experiment_dir=str(exp_dir),
-                           extra_args=tuple(opts.extra), cwd=os.getcwd(), group=exp_dir.name,
-                           single_device=resources["gpu"] <= 1)
-        if resources["gpu"] > 1:
-            raise UserError("more than one GPU per trial (DDP inside a trial) is not supported yet: use "
-                            "--gpus-per-trial 1 and let Tune run one trial per GPU")
+                           extra_args=tuple(opts.extra), cwd=os.getcwd(), group=exp_dir.name)
+        if opts.workers_per_trial > 1:
+            workers = trial_workers(spec, opts)
+            from lightning_fer.ray_train import DRIVER_MEMORY
+
+            resources = {"cpu": 0.0, "gpu": 0.0, "memory": DRIVER_MEMORY}  # the trial function drives its job
+            setup = dataclasses.replace(setup, single_device=False, workers=workers.count,
+                                        cpus_per_worker=workers.cpus, gpus_per_worker=workers.gpus,
+                                        max_failures=spec.max_failures)
+        else:
+            resources = trial_resources(spec, opts)
+            if resources["gpu"] > 1:
+                raise UserError("more than one GPU per trial needs a multi-worker trial: use --workers-per-trial "
+                                "N --gpus-per-worker 1 (a Ray Train job of N ranks)")
         _save_state(exp_dir, spec, setup, resources, opts)
         trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
         tuner = tune.Tuner(
@@ -126,9 +180,12 @@ def run_tune(opts: TuneOptions) -> Path:
                 scheduler=make_scheduler(spec), num_samples=spec.num_samples,
                 trial_dirname_creator=trial_dirname),
             run_config=tune.RunConfig(name=exp_dir.name, storage_path=str(exp_dir.parent),
+                                      callbacks=[ReleaseTrialWorkers(exp_dir)] if setup.workers > 1 else None,
                                       failure_config=tune.FailureConfig(max_failures=spec.max_failures)),
         )
-        print(f"[fer tune] {exp_dir}: {spec.source}, per trial {resources}, base {setup.base_config}")
+        per_trial = (f"{setup.workers} worker(s) x {setup.cpus_per_worker:g} CPU(s), {setup.gpus_per_worker:g} "
+                     f"GPU(s), at most {spec.max_concurrent} at once" if setup.workers > 1 else str(resources))
+        print(f"[fer tune] {exp_dir}: {spec.source}, per trial {per_trial}, base {setup.base_config}")
     grid = tuner.fit()
     from lightning_fer.tune.results import write_results
 

@@ -4,6 +4,10 @@ Reports after the epoch's checkpoints are written (train epoch end), without a T
 run directory already holds best.ckpt/last.ckpt, and copying a ResNet-50 into Tune's storage every epoch
 would double the I/O. Every report is also appended to ``<default_root_dir>/epochs.jsonl``, the trial's own
 history that the results and a resumed experiment read.
+
+In a multi-worker trial (a Ray Train job, :mod:`lightning_fer.ray_train`) :class:`TrainReport` takes its place:
+every rank calls ``ray.train.report`` (a barrier across the ranks), and Ray passes rank 0's metrics, already
+reduced over all ranks by the module's torchmetrics, on to Tune.
 """
 
 from __future__ import annotations
@@ -38,17 +42,44 @@ class TuneReport(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        found = {k: diverged_as_worst(k, float(trainer.callback_metrics[k]))
-                 for k in self.metrics if k in trainer.callback_metrics}
-        if "val_loss" not in found:  # no validation this epoch (check_val_every_n_epoch > 1)
+        found = self.epoch_metrics(trainer)
+        if found is None:
             return
-        found["epoch"] = trainer.current_epoch + 1
-        with open(Path(trainer.default_root_dir) / EPOCHS_FILE, "a") as f:
-            f.write(json.dumps(found) + "\n")
+        record_epoch(trainer, found)
         if in_tune_session():
             from ray import tune
 
             tune.report(found)
+
+    def epoch_metrics(self, trainer: pl.Trainer) -> dict | None:
+        """This epoch's report, or None when it did not validate (check_val_every_n_epoch > 1)."""
+        found = {k: diverged_as_worst(k, float(trainer.callback_metrics[k]))
+                 for k in self.metrics if k in trainer.callback_metrics}
+        if "val_loss" not in found:
+            return None
+        found["epoch"] = trainer.current_epoch + 1
+        return found
+
+
+class TrainReport(TuneReport):
+    """The report of a multi-worker trial: all ranks report to Ray Train, rank 0 also writes epochs.jsonl."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        found = self.epoch_metrics(trainer)  # the same on every rank: validation ran on all of them
+        if found is None:
+            return
+        if trainer.is_global_zero:
+            record_epoch(trainer, found)
+        import ray.train
+
+        ray.train.report(found)
+
+
+def record_epoch(trainer: pl.Trainer, found: dict) -> None:
+    with open(Path(trainer.default_root_dir) / EPOCHS_FILE, "a") as f:
+        f.write(json.dumps(found) + "\n")
 
 
 def diverged_as_worst(name: str, value: float) -> float:

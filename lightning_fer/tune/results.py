@@ -18,12 +18,15 @@ import yaml
 
 from lightning_fer.atomic_write import write_text
 from lightning_fer.markdown import markdown_table
+from lightning_fer.ray_train import WORKER_CALLBACK
 from lightning_fer.tune.plot import plot_results
 from lightning_fer.tune.records import TrialRecord, best_grid, best_record
 from lightning_fer.tune.report import read_epochs
 from lightning_fer.tune.spec import SearchSpec
-from lightning_fer.tune.trial import REPORT_CALLBACK, run_dir_name
+from lightning_fer.tune.trial import REPORT_CALLBACK, WORKERS_REPORT_CALLBACK, run_dir_name
 from lightning_fer.yaml_mapping import load_yaml_mapping
+
+TRIAL_CALLBACKS = (REPORT_CALLBACK, WORKERS_REPORT_CALLBACK, WORKER_CALLBACK)
 
 
 def collect(grid, spec: SearchSpec, exp_dir: Path) -> list[TrialRecord]:
@@ -70,6 +73,7 @@ def trial_rows(records: list[TrialRecord], spec: SearchSpec) -> list[dict[str, A
         row.update(status=r.status, node=r.node, epochs_run=len(r.epochs), max_epochs=r.max_epochs,
                    best_epoch=r.best.get("epoch"), val_loss=r.best.get("val_loss"), val_acc=r.best.get("val_acc"),
                    checkpoint=str(r.checkpoint) if r.checkpoint.is_file() else "", error=r.error or "")
+        row.setdefault(spec.metric, r.best.get(spec.metric))  # a search on another metric (train_loss) shows it
         rows.append(row)
     sign = 1 if spec.mode == "min" else -1
     return sorted(rows, key=lambda x: (x[spec.metric] is None, sign * (x[spec.metric] or 0)))
@@ -83,7 +87,9 @@ def best_config_yaml(record: TrialRecord, exp_dir: Path, spec: SearchSpec) -> st
     trainer["callbacks"] = [c for c in callbacks if not _is_report_callback(c)]
     trainer["default_root_dir"] = str(exp_dir / "best_fit")
     base = _load_yaml(Path(json.loads((exp_dir / "fer_tune.json").read_text())["setup"]["base_config"]))
-    trainer["devices"] = (base.get("trainer") or {}).get("devices", "auto")  # trials were pinned to one device
+    # trials were pinned to one device, or ran with Ray's strategy and environment: `fer fit` takes the base's
+    for key, default in (("devices", "auto"), ("strategy", "auto"), ("plugins", None), ("num_nodes", 1)):
+        trainer[key] = (base.get("trainer") or {}).get(key, default)
     config["ckpt_path"] = None
     header = [f"# Best trial of tune experiment {exp_dir.name} ({spec.metric} {spec.mode}): {record.name}",
               *[f"#   {k} = {_plain(v)}" for k, v in sorted(record.config.items())],
@@ -133,7 +139,8 @@ def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
 
 
 def _is_report_callback(entry: Any) -> bool:
-    return isinstance(entry, dict) and entry.get("class_path") == REPORT_CALLBACK
+    """The callbacks a trial adds (Tune report, Ray Train worker), which a plain `fer fit` cannot run."""
+    return isinstance(entry, dict) and entry.get("class_path") in TRIAL_CALLBACKS
 
 
 def _load_yaml(path: Path) -> dict:

@@ -3,6 +3,9 @@
 args = base config + the experiment's extra overrides + the trial's sampled values (dotted keys) + the trial
 directory as ``trainer.default_root_dir`` + the Tune report callback. So a trial writes what any `fer fit`
 writes (config.yaml, metrics.csv, checkpoints/best.ckpt, wandb/) and nothing is trained by a second code path.
+
+With ``workers > 1`` the trial function is the driver of a Ray Train job (:func:`lightning_fer.ray_train.
+fit_on_workers`, Ray's pattern for Train inside Tune): W ranks run those same arguments with Ray's DDP strategy.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from lightning_fer.tune.report import read_epochs
 
 DONE_FILE = "trial_done.json"
 REPORT_CALLBACK = "lightning_fer.tune.report.TuneReport"
+WORKERS_REPORT_CALLBACK = "lightning_fer.tune.report.TrainReport"  # multi-worker trials
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class TrialSetup:
     cwd: str = ""  # relative paths in the configs resolve from here (the driver's working directory)
     group: str = ""  # wandb group: the experiment name
     single_device: bool = True
+    workers: int = 1  # ranks per trial: > 1 runs the trial as a Ray Train job
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    max_failures: int = 0  # restarts of a multi-worker trial's Ray Train job after a worker fails
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,13 +77,17 @@ def _short(value: Any) -> str:
 
 
 def trial_args(setup: TrialSetup, config: Mapping[str, Any], trial_dir: Path) -> list[str]:
-    args = ["fit", "--config", setup.base_config, *setup.extra_args, *override_args(config),
-            "--trainer.default_root_dir", str(trial_dir), f"--trainer.callbacks+={REPORT_CALLBACK}"]
+    """`fer fit` arguments of the trial (without the subcommand)."""
+    report = WORKERS_REPORT_CALLBACK if setup.workers > 1 else REPORT_CALLBACK
+    args = ["--config", setup.base_config, *setup.extra_args, *override_args(config),
+            "--trainer.default_root_dir", str(trial_dir), f"--trainer.callbacks+={report}"]
     if setup.group:
         args += ["--wandb_group", setup.group]
-    if setup.single_device:
+    if setup.single_device and setup.workers == 1:
         args += ["--trainer.devices", "1"]  # one process per trial; Lightning DDP cannot fork inside a Ray actor
-    return [*args, *resume_args(trial_dir)]  # a retried or resumed trial continues where it stopped
+    # a retried or resumed trial continues where it stopped; the ranks of a Ray Train job that Ray restarts
+    # after a worker failure rerun these arguments, so they always ask for `last` (none yet: a fresh start)
+    return [*args, *(["--ckpt_path", "last"] if setup.workers > 1 else resume_args(trial_dir))]
 
 
 def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
@@ -92,12 +104,19 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         for row in read_epochs(trial_dir):
             tune.report(row)
         return
-    from lightning_fer.lightning_cli import make_cli
-
     args = trial_args(setup, config, trial_dir)
-    try:
-        make_cli(args)
-    except SystemExit as exit_:  # jsonargparse exits on a bad flag: make it a trial error Tune can show
-        raise RuntimeError(f"fer {' '.join(args)} exited with {exit_.code} (bad override?)") from None
+    if setup.workers > 1:
+        from lightning_fer.ray_train import Workers, fit_on_workers
+
+        workers = Workers(setup.workers, setup.cpus_per_worker, setup.gpus_per_worker)
+        fit_on_workers(args, workers, trial_dir, max_failures=setup.max_failures, report_to_tune=True,
+                       cwd=setup.cwd or None)
+    else:
+        from lightning_fer.lightning_cli import make_cli
+
+        try:
+            make_cli(["fit", *args])
+        except SystemExit as exit_:  # jsonargparse exits on a bad flag: make it a trial error Tune can show
+            raise RuntimeError(f"fer fit {' '.join(args)} exited with {exit_.code} (bad override?)") from None
     epochs = read_epochs(trial_dir)
     write_text(trial_dir / DONE_FILE, json.dumps({"epochs": len(epochs), "config": dict(config)}, default=str))

@@ -8,7 +8,7 @@
 - wandb: one run per run directory (its id in ``<dir>/wandb_id.txt``); fit, requeues, test and validate log into it.
 - ``fer test`` without ``--ckpt_path`` evaluates ``<default_root_dir>/checkpoints/best.ckpt``: the
   checkpoint with the lowest validation loss, the paper's model selection.
-- Every run gets the report and sample-frame callbacks (``trainer_defaults``), and ``--progress``
+- Every run gets the report, sample-frame and SLURM-requeue callbacks (``trainer_defaults``), and ``--progress``
   (``auto``: a line every ``--progress_every_n_steps`` steps when stdout is not a terminal, as in SLURM
   jobs and Ray Tune trials; ``bar``: Lightning's bar; ``lines``: always lines).
 - Configs are plain YAML (no ``${...}`` interpolation), so the parser mode is jsonargparse's default.
@@ -25,7 +25,13 @@ from pathlib import Path
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
-from lightning_fer.callbacks import LineProgressBar, SampleFrameLogger, TestReportWriter, run_checkpoint_dir
+from lightning_fer.callbacks import (
+    LineProgressBar,
+    SampleFrameLogger,
+    SlurmRequeue,
+    TestReportWriter,
+    run_checkpoint_dir,
+)
 from lightning_fer.callbacks.progress import ProgressMode, wants_lines
 from lightning_fer.data.datamodule import FERDataModule
 from lightning_fer.errors import UserError
@@ -170,7 +176,7 @@ def make_cli(args: Sequence[str], run: bool = True) -> FERCLI:
         args=list(args), run=run,
         save_config_callback=SaveConfigCallback,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": [TestReportWriter(), SampleFrameLogger()]},
+        trainer_defaults={"callbacks": [TestReportWriter(), SampleFrameLogger(), SlurmRequeue()]},
         auto_configure_optimizers=False,
     )
 

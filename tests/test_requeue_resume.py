@@ -1,10 +1,10 @@
 """A SLURM requeue in the middle of an epoch reproduces the uninterrupted run.
 
-`fer fit` runs as a subprocess under SLURM's environment variables, so Lightning installs its requeue
-handler. At global step 4 (epoch 1, after its first of 3 batches) :class:`SignalAtStep` sends the process a
-real SIGUSR1 while a step is under way (its batch drawn, not yet trained on), as `#SBATCH
---signal=SIGUSR1@90` mostly lands: Lightning writes hpc_ckpt_1.ckpt (its `scontrol requeue` fails harmlessly
-here), then the process is killed, as the requeue kills the job. `--ckpt_path last` resumes from that
+`fer fit` runs as a subprocess under SLURM's environment variables, so the project's requeue
+callback (lightning_fer.callbacks.SlurmRequeue). When global step 4 is reached (epoch 1, after its first of 3
+batches) :class:`SignalAtStep` sends the process a real SIGUSR1, as `#SBATCH --signal=SIGUSR1@90` does; the
+next step's batch is drawn, the callback writes hpc_ckpt_1.ckpt before training on it (its `scontrol requeue`
+fails harmlessly here), then the process is killed, as the requeue kills the job. `--ckpt_path last` resumes from that
 checkpoint: Lightning redoes the interrupted step, the loader skips only the batch trained on and EpochSeed
 reseeds per step, so the final weights equal the uninterrupted run's. (The real sbatch requeue runs in
 tests/test_cluster_train.py.) Slow: three CPU fits in subprocesses.
@@ -32,9 +32,17 @@ ARGS = ["--config", "configs/demo.yaml", "--wandb", "false", "--data.batch_size"
 
 
 class SignalAtStep(pl.Callback):
-    """As the step after global step $FER_SIGNAL_AT_STEP starts: note what the training loader yielded, SIGUSR1
-    to this process (Lightning's handler runs at once, on the main thread), then SIGKILL, as SLURM ends a
-    requeued job."""
+    """SIGUSR1 to this process as global step $FER_SIGNAL_AT_STEP is reached (SLURM's warning lands between
+    steps or inside one: the requeue callback acts on it when the next step starts, on every rank at once);
+    at that step's start note what the training loader yielded; once hpc_ckpt_1.ckpt is written, SIGKILL,
+    as SLURM ends a requeued job."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        at = int(os.environ.get("FER_SIGNAL_AT_STEP", "-1"))
+        if trainer.global_step == at:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        elif trainer.global_step > at >= 0 and (Path(trainer.default_root_dir) / "hpc_ckpt_1.ckpt").is_file():
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if trainer.global_step != int(os.environ.get("FER_SIGNAL_AT_STEP", "-1")):
@@ -42,8 +50,6 @@ class SignalAtStep(pl.Callback):
         loader = trainer.train_dataloader
         note = {"batch_idx": batch_idx, "yielded": loader.progress.yielded, "state": loader.state_dict()}
         (Path(trainer.default_root_dir) / "signal.json").write_text(json.dumps(note))
-        os.kill(os.getpid(), signal.SIGUSR1)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def fer_fit(data: Path, run: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -1,7 +1,7 @@
 """A SLURM requeue in the middle of an epoch reproduces the uninterrupted run.
 
 `fer fit` runs as a subprocess under SLURM's environment variables, so the project's requeue
-callback (lightning_fer.callbacks.SlurmRequeue). When global step 4 is reached (epoch 1, after its first of 3
+callback (lightning_fer.callbacks.SlurmRequeue) is active. When global step 4 is reached (epoch 1, after its first of 3
 batches) :class:`SignalAtStep` sends the process a real SIGUSR1, as `#SBATCH --signal=SIGUSR1@90` does; the
 next step's batch is drawn, the callback writes hpc_ckpt_1.ckpt before training on it (its `scontrol requeue`
 fails harmlessly here), then the process is killed, as the requeue kills the job. `--ckpt_path last` resumes from that

@@ -101,7 +101,10 @@ def test_asha_stops_poor_trials_early(small_prepared: Path, tmp_path: Path, ray_
         "seed": 0, "num_samples": 4, "scheduler": {"asha": {"grace_period": 1, "max_t": 3, "reduction_factor": 2}},
         # a diverging learning rate among the choices makes "poor" certain, not a coin flip
         "space": {"model.optimizer.init_args.lr": {"choice": [1.0e-3, 50.0]}, "model.dropout": {"uniform": [0, 0.5]}}})
-    assert main(tune_args(spec, tmp_path / "runs", "asha", tiny(small_prepared, epochs=3))) == 0
+    # one trial at a time: ASHA's cutoff at a rung is then the median of the earlier trials' results, not the
+    # race of two trials reaching the rung together (the first to arrive always continues)
+    args = tune_args(spec, tmp_path / "runs", "asha", tiny(small_prepared, epochs=3), "--max-concurrent", "1")
+    assert main(args) == 0
     trials = read_csv(tmp_path / "runs" / "asha" / "trials.csv")
     epochs = sorted(int(t["epochs_run"]) for t in trials)
     assert len(trials) == 4 and epochs[0] < 3 and epochs[-1] == 3, trials

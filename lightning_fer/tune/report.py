@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -49,12 +50,11 @@ class TuneReport(pl.Callback):
         if in_tune_session():
             from ray import tune
 
-            tune.report(found)
+            tune.report(for_schedulers(found))
 
     def epoch_metrics(self, trainer: pl.Trainer) -> dict | None:
         """This epoch's report, or None when it did not validate (check_val_every_n_epoch > 1)."""
-        found = {k: diverged_as_worst(k, float(trainer.callback_metrics[k]))
-                 for k in self.metrics if k in trainer.callback_metrics}
+        found = {k: float(trainer.callback_metrics[k]) for k in self.metrics if k in trainer.callback_metrics}
         if "val_loss" not in found:
             return None
         found["epoch"] = trainer.current_epoch + 1
@@ -74,7 +74,7 @@ class TrainReport(TuneReport):
             record_epoch(trainer, found)
         import ray.train
 
-        ray.train.report(found)
+        ray.train.report(for_schedulers(found))
 
 
 def record_epoch(trainer: pl.Trainer, found: dict) -> None:
@@ -82,10 +82,11 @@ def record_epoch(trainer: pl.Trainer, found: dict) -> None:
         f.write(json.dumps(found) + "\n")
 
 
-def diverged_as_worst(name: str, value: float) -> float:
-    """A NaN loss (a diverged trial) reported as +inf: schedulers compare with ``<``, and NaN compares false
-    with everything, so ASHA would never stop the trial whose loss is worst of all."""
-    return math.inf if name.endswith("loss") and math.isnan(value) else value
+def for_schedulers(found: dict) -> dict:
+    """The report with a diverged (NaN or infinite) loss as the largest finite float, the worst a scheduler can
+    rank: NaN compares false with everything, and ASHA's cutoff is a percentile that an infinite value turns into
+    NaN, so with either ASHA never stops the trial whose loss is worst of all. epochs.jsonl keeps the real value."""
+    return {k: sys.float_info.max if k.endswith("loss") and not math.isfinite(v) else v for k, v in found.items()}
 
 
 def read_epochs(run_dir: Path) -> list[dict]:

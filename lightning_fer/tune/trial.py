@@ -19,7 +19,7 @@ from typing import Any
 
 from lightning_fer.atomic_write import write_text
 from lightning_fer.run_dirs import resume_args
-from lightning_fer.tune.report import read_epochs
+from lightning_fer.tune.report import for_schedulers, read_epochs
 
 DONE_FILE = "trial_done.json"
 REPORT_CALLBACK = "lightning_fer.tune.report.TuneReport"
@@ -102,7 +102,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         os.chdir(setup.cwd)
     if (trial_dir / DONE_FILE).is_file():
         for row in read_epochs(trial_dir):
-            tune.report(row)
+            tune.report(for_schedulers(row))
         return
     args = trial_args(setup, config, trial_dir)
     if setup.workers > 1:

@@ -103,6 +103,12 @@ def test_dry_run_prints_and_submits_nothing(config: Path, tmp_path: Path, monkey
     assert not logs.exists()
 
 
+def test_no_requeue_flag_renders_no_requeue(config: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["submit", "train", "--config", str(config), "--log-dir", str(tmp_path), "--no-requeue", "--dry-run"])
+    lines = sbatch_lines(capsys.readouterr().out)
+    assert rc == 0 and "--no-requeue" in lines and "--requeue" not in lines
+
+
 def test_missing_sbatch_is_one_clear_line(config: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "no-slurm-here"))
     rc = main(["submit", "run", "--log-dir", str(tmp_path / "logs"), "--", "hostname"])

@@ -77,9 +77,11 @@ def _existing(path: str, what: str) -> str:
 
 
 def train_script(
-    resources: Resources, config: str, extra_args: Sequence[str] = (), ckpt_path: str | None = "last"
+    resources: Resources, config: str, extra_args: Sequence[str] = (), ckpt_path: str | None = "last",
+    requeue: bool = True,
 ) -> BatchScript:
-    """`srun fer fit` on every rank: accelerator, devices and num_nodes follow the resources."""
+    """`srun fer fit` on every rank: accelerator, devices and num_nodes follow the resources. ``requeue``: SLURM
+    requeues the job after a node failure (and SIGUSR1 may requeue it); without, the job ends NODE_FAIL."""
     r = resources
     trainer = [
         f"--trainer.accelerator={'gpu' if r.gpus_per_node else 'cpu'}",
@@ -95,6 +97,7 @@ def train_script(
         resume_args=_quote_all(resume),
         extra_args=_quote_all(extra_args),
         world_size=str(r.world_size),
+        requeue="--requeue" if requeue else "--no-requeue",
     )
     return BatchScript("train", render("train.sbatch", values), r)
 

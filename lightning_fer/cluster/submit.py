@@ -65,5 +65,8 @@ def run_plan(
     for script, job_id in zip(plan, job_ids, strict=True):
         result = slurm.wait_for_job(job_id)
         out.write(f"{script.name} job {job_id}: {result.state} exit code {result.exit_code}:{result.signal}\n")
+        if script.name == "train" and result.state == "NODE_FAIL":
+            out.write(f"train job {job_id} lost a node; its run folder keeps the last checkpoint: submit the same "
+                      "command again to resume from it (--ckpt-path last, the default)\n")
         returncode = returncode or result.returncode
     return returncode

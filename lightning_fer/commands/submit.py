@@ -59,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = kinds.add_parser("train", parents=[parent], help="srun fer fit on every rank (DDP), requeue-safe")
     train.add_argument("--config", type=resolve_config, required=True, help="LightningCLI config for fer fit")
     train.add_argument("--ckpt-path", default="last", help="resume from this checkpoint ('none' to start fresh)")
+    train.add_argument("--no-requeue", dest="requeue", action="store_false",
+                       help="a lost node ends the job (NODE_FAIL, non-zero with --wait) instead of requeueing it; "
+                            "resubmit to resume from last.ckpt")
     train.add_argument("extra", **extra)
     train.set_defaults(func=_train)
 
@@ -106,7 +109,8 @@ def _train(args: argparse.Namespace) -> int:
     if any(a == "--new_run" or a.startswith("--new_run=") for a in _extra(args)):
         raise UserError("--new_run cannot be submitted: every requeue of the job would start yet another run "
                         "folder; pass a new --trainer.default_root_dir instead")
-    return _execute(args, [train_script(_resources(args), args.config, _extra(args), ckpt_path=ckpt)])
+    return _execute(args, [train_script(_resources(args), args.config, _extra(args), ckpt_path=ckpt,
+                                          requeue=args.requeue)])
 
 
 def _prepare(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from lightning_fer.cli import main
-from lightning_fer.cluster.slurm import job_records, wait_for_job
+from lightning_fer.cluster.slurm import TERMINAL_STATES, job_records, wait_for_job
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -31,16 +31,35 @@ FIT_ARGS = ["--wandb", "false", "--data.batch_size", "8", "--data.eval_batch_siz
             "--trainer.enable_progress_bar", "false", "--trainer.callbacks+=tests.test_ddp.EvalProbe"]
 
 
-def submit_train(data: Path, run: Path, logs: Path, name: str, wait: bool) -> str:
-    """`fer submit train` with the local_cpu cluster config (2 ranks); return the job id."""
-    argv = ["submit", "train", "--config", "configs/demo.yaml", "--cluster-config", "configs/cluster/local_cpu.yaml",
-            "--log-dir", str(logs), "--job-name", name, "--time", "00:30:00", *(["--wait"] if wait else []),
-            "--", *FIT_ARGS, "--data.data_dir", str(data), "--trainer.default_root_dir", str(run)]
+def submit(argv: list[str], logs: Path) -> str:
+    """`fer` + `argv` (a `submit train` logging into `logs`) in this process; assert it succeeded; return the job id."""
     with contextlib.redirect_stdout(io.StringIO()) as out:
         rc = main(argv)
     printed = out.getvalue()
     assert rc == 0, printed + "\n".join(p.read_text()[-4000:] for p in logs.glob("*.out"))
     return printed.split("submitted train job ")[1].split()[0]
+
+
+def submit_train(data: Path, run: Path, logs: Path, name: str, wait: bool) -> str:
+    """`fer submit train` with the local_cpu cluster config (2 ranks); return the job id."""
+    return submit(["submit", "train", "--config", "configs/demo.yaml", "--cluster-config",
+                   "configs/cluster/local_cpu.yaml", "--log-dir", str(logs), "--job-name", name, "--time", "00:30:00",
+                   *(["--wait"] if wait else []), "--", *FIT_ARGS, "--data.data_dir", str(data),
+                   "--trainer.default_root_dir", str(run)], logs)
+
+
+def release_requeued(job_id: str, timeout: float) -> None:
+    """Start a requeued job now, as an operator may: SLURM holds a requeued job ~2 minutes (its BeginTime). The job
+    is COMPLETING (Restarts already 1) while its tasks end, then PENDING; the update is sent until it runs again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = job_records(job_id)[0]
+        if record.get("Restarts") == "1" and record["JobState"] in ("RUNNING", *TERMINAL_STATES):
+            return
+        if record["JobState"] == "PENDING":
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], capture_output=True)
+        assert time.monotonic() < deadline, f"job {job_id} did not start again within {timeout:.0f} s: {record}"
+        time.sleep(1)
 
 
 def job_log(logs: Path, name: str, job_id: str) -> str:
@@ -95,6 +114,7 @@ def test_requeued_job_resumes_and_ends_at_the_same_step(uninterrupted: tuple[str
     # what SLURM sends before the time limit with --signal=SIGUSR1@90: SIGUSR1 to every task of the job step
     subprocess.run(["scancel", "--signal=USR1", job_id], check=True)
     signalled = time.monotonic()
+    release_requeued(job_id, timeout=300)
     result = wait_for_job(job_id, timeout=900, poll=1)
     print(f"\nrequeue test: signalled {signalled - start:.1f} s after submit; job ended after "
           f"{time.monotonic() - start:.1f} s in all")

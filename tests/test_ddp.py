@@ -119,8 +119,8 @@ def test_two_processes_converge_like_one_with_the_same_global_batch(runs: dict[i
     # frames share a step (DALI shards are blocks of the epoch's order, shuffled in a buffer) and dropout masks.
     # On 12 steps from scratch that is a coarse check, and only coarse bounds hold: over four pairs of runs (two
     # with 1 x 16 instead of accumulation) the means of the last two epochs differed by 0.09 to 0.61 (2 x 8 ended
-    # 2.0 to 2.7 from 3.1 to 3.2; one process ended 1.8 to 2.1 from 5.1 to 5.6). Exact synchronisation (equal weights on every rank,
-    # the global batch summed over ranks) is asserted in tests/test_multinode_train.py.
+    # 2.0 to 2.7 from 3.1 to 3.2; one process ended 1.8 to 2.1 from 5.1 to 5.6). Exact synchronisation (equal
+    # weights on every rank, the global batch summed over ranks) is asserted in tests/test_multinode_train.py.
     tolerance = 0.5 * math.log(6)
     late = {devices: sum(trajectory[-2:]) / 2 for devices, trajectory in losses.items()}
     assert abs(late[1] - late[2]) < tolerance, f"late-epoch means {late} vs tolerance {tolerance}"

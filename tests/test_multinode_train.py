@@ -10,9 +10,7 @@ Run: pytest -m multinode tests/test_multinode_train.py (as root)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import socket
@@ -26,9 +24,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from lightning_fer.cli import main
 from lightning_fer.cluster.slurm import job_records, wait_for_job
 from tests.multinode import Cluster, wait_until
+from tests.test_cluster_train import job_log, release_requeued, submit
 
 pytestmark = pytest.mark.multinode
 REPO = Path(__file__).resolve().parents[1]
@@ -91,15 +89,7 @@ def submit_args(data: Path, run: Path, logs: Path, name: str, *extra: str) -> li
 
 def submit_train(data: Path, run: Path, logs: Path, name: str, wait: bool) -> str:
     """`fer submit train` on 2 nodes x 1 task; return the job id."""
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        rc = main(submit_args(data, run, logs, name, *(["--wait"] if wait else [])))
-    printed = out.getvalue()
-    assert rc == 0, printed + "\n".join(p.read_text()[-4000:] for p in logs.glob("*.out"))
-    return printed.split("submitted train job ")[1].split()[0]
-
-
-def job_log(logs: Path, name: str, job_id: str) -> str:
-    return (logs / f"{name}-{job_id}.out").read_text()
+    return submit(submit_args(data, run, logs, name, *(["--wait"] if wait else [])), logs)
 
 
 def probes(run: Path) -> list[dict]:
@@ -168,9 +158,7 @@ def test_requeued_two_node_job_resumes_on_both_hosts(multinode_cluster: Cluster,
     wait_until(lambda: (run / "checkpoints" / "last.ckpt").exists(), 600, "the first epoch's last.ckpt")
     # what SLURM sends before the time limit with --signal=SIGUSR1@90: SIGUSR1 to every task, on both hosts
     subprocess.run(["scancel", "--signal=USR1", job_id], check=True)
-    wait_until(lambda: job_records(job_id)[0].get("Restarts") == "1", 300, "the requeue")
-    # SLURM holds a requeued job ~2 minutes (its BeginTime); release it now, as an operator may
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=False)
+    release_requeued(job_id, timeout=300)
     result = wait_for_job(job_id, timeout=900, poll=1)
     print(f"\n2-node requeue: job ended {time.monotonic() - start:.1f} s after submit")
     log = job_log(logs, "fer-requeue", job_id)

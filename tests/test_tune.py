@@ -111,27 +111,33 @@ def test_asha_stops_poor_trials_early(small_prepared: Path, tmp_path: Path, ray_
     assert any(t["status"] == "stopped early" for t in trials)
 
 
+def kill_driver_after_first_trial(args: list[str], exp: Path, env: dict[str, str], timeout: float) -> dict[Path, int]:
+    """Start a `fer tune` driver with `args`, SIGKILL it once a trial of experiment `exp` has finished (its
+    trial_done.json); return each finished trial's run folder and its best.ckpt mtime (to prove --resume leaves
+    them alone)."""
+    driver = subprocess.Popen([sys.executable, "-m", "lightning_fer.cli", *args], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not list(exp.glob("*/trial_done.json")):
+            assert driver.poll() is None, "the driver ended before it could be killed"
+            assert time.monotonic() < deadline, f"no trial finished in {timeout:.0f} s"
+            time.sleep(0.5)
+        os.kill(driver.pid, signal.SIGKILL)
+    finally:
+        driver.kill()
+        driver.wait()
+    return {p.parent: p.parent.joinpath("checkpoints", "best.ckpt").stat().st_mtime_ns
+            for p in exp.glob("*/trial_done.json")}
+
+
 @pytest.mark.slow  # ~80 s: keeps this file's fast suite near 2 minutes
 def test_killed_driver_resumes_unfinished_trials_only(small_prepared: Path, tmp_path: Path, ray_local):
     spec = write_spec(tmp_path / "grid.yaml", {"space": {"data.batch_size": {"grid": [4, 6, 8]}}})
     exp = tmp_path / "runs" / "killed"
     env = {**os.environ, "RAY_ADDRESS": ray_local}  # the driver joins this test's Ray, as on a cluster
     args = tune_args(spec, tmp_path / "runs", "killed", tiny(small_prepared), "--max-concurrent", "1")
-    driver = subprocess.Popen([sys.executable, "-m", "lightning_fer.cli", *args],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 600
-        while not list(exp.glob("*/trial_done.json")):
-            assert driver.poll() is None, "the driver ended before it could be killed"
-            assert time.monotonic() < deadline, "no trial finished in 600 s"
-            time.sleep(1)
-        os.kill(driver.pid, signal.SIGKILL)
-    finally:
-        driver.kill()
-        driver.wait()
-    finished = {p.parent: p.parent.joinpath("checkpoints", "best.ckpt").stat().st_mtime_ns
-                for p in exp.glob("*/trial_done.json")}
+    finished = kill_driver_after_first_trial(args, exp, env, timeout=600)
     assert 1 <= len(finished) < 3
 
     assert main(["tune", "--name", "killed", "--storage", str(tmp_path / "runs"), "--resume"]) == 0

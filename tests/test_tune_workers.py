@@ -14,8 +14,6 @@ import json
 import math
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ import yaml
 
 from lightning_fer.cli import main
 from lightning_fer.ray_train import read_workers
+from tests.test_tune import kill_driver_after_first_trial
 
 REPO = Path(__file__).resolve().parent.parent
 PROBE = "--trainer.callbacks+=tests.test_tune_workers.ShardProbe"
@@ -249,20 +248,7 @@ def test_resume_after_killed_driver_runs_only_unfinished_multi_worker_trials(sma
             *tiny(small_prepared)]
     env = {**os.environ, "RAY_ADDRESS": ray_local}  # the driver joins this test's Ray, as on a cluster
     start = time.monotonic()
-    driver = subprocess.Popen([sys.executable, "-m", "lightning_fer.cli", *args], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 900
-        while not list(exp.glob("*/trial_done.json")):
-            assert driver.poll() is None, "the driver ended before it could be killed"
-            assert time.monotonic() < deadline, "no trial finished in 900 s"
-            time.sleep(0.5)
-        os.kill(driver.pid, signal.SIGKILL)
-    finally:
-        driver.kill()
-        driver.wait()
-    finished = {p.parent: p.parent.joinpath("checkpoints", "best.ckpt").stat().st_mtime_ns
-                for p in exp.glob("*/trial_done.json")}
+    finished = kill_driver_after_first_trial(args, exp, env, timeout=900)
     assert len(finished) == 1
     orphans = [w["pid"] for run in exp.iterdir() if run.is_dir() for w in read_workers(run)]
     assert gone(orphans) == [], "ranks outlived their killed driver"

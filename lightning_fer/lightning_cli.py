@@ -62,6 +62,7 @@ class FERCLI(LightningCLI):
         if self.subcommand != "fit":
             return
         config = self.config[self.subcommand]
+        refuse_weights_only(config.get("ckpt_path"))
         root = Path(config.trainer.get("default_root_dir") or os.getcwd())
         chosen = fit_run_dir(root, resuming=bool(config.get("ckpt_path")), new_run=bool(config.get("new_run")))
         if chosen != root:
@@ -212,3 +213,20 @@ def finish_wandb_run() -> None:
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish()
 
+
+def refuse_weights_only(ckpt_path: str | None) -> None:
+    """`fer fit --ckpt_path X` resumes training, which needs X's optimizer and loop state; best.ckpt holds weights
+    only (BestCheckpoint), and Lightning's error for that comes as a traceback, so say it in one line first."""
+    if not ckpt_path or not Path(ckpt_path).is_file():
+        return  # "last"/"hpc" and missing paths: Lightning's own handling and messages
+    import torch
+
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
+        reason = str(err).splitlines()[0][:200]
+        raise UserError(f"--ckpt_path {ckpt_path}: not a readable checkpoint ({reason})") from err
+    if "optimizer_states" not in checkpoint:
+        raise UserError(f"--ckpt_path {ckpt_path} holds model weights only (best.ckpt is saved that way), not the "
+                        "training state a resume needs: resume with --ckpt_path last, or start a new run from these "
+                        "weights with --model.init_from " + str(ckpt_path))

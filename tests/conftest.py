@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -51,6 +52,20 @@ def small_prepared(tmp_path_factory: pytest.TempPathFactory):
     return root / "prepared"
 
 
+@contextlib.contextmanager
+def slurm_conf(path):
+    """SLURM_CONF set to `path` inside the block (the client tools and `fer submit` then use that cluster)."""
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster():
     """A real SLURM (munge + slurmctld + slurmd via cluster/local/slurm_up.sh) on test ports and a temporary
@@ -70,15 +85,10 @@ def slurm_cluster():
     subprocess.run([str(local / "slurm_up.sh")], env=env, check=True)
     print(f"\nSLURM up in {time.monotonic() - start:.1f} s (packages already installed or not)")
     pids = {name: (state / "run" / f"{name}.pid").read_text().strip() for name in ("munged", "slurmctld", "slurmd")}
-    old_conf = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(state / "etc" / "slurm.conf")
     try:
-        yield state
+        with slurm_conf(state / "etc" / "slurm.conf"):
+            yield state
     finally:
-        if old_conf is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = old_conf
         subprocess.run([str(local / "slurm_down.sh")], env=env, check=True)
         ps = ["ps", "-o", "pid=,stat=", "-p", ",".join(pids.values())]
         alive = subprocess.run(ps, capture_output=True, text=True)
@@ -135,15 +145,10 @@ def multinode_cluster():
         pytest.fail(f"multinode_up.sh failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
     print(f"\nmulti-node cluster (2 hosts, SLURM + Ray) up in {time.monotonic() - start:.1f} s")
     cluster = Cluster(state=state, env=env, net=settings["FER_MN_NET"], nodes=2, local=local)
-    old_conf = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(state / "slurm" / "etc" / "slurm.conf")
     try:
-        yield cluster
+        with slurm_conf(state / "slurm" / "etc" / "slurm.conf"):
+            yield cluster
     finally:
-        if old_conf is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = old_conf
         start = time.monotonic()
         down = subprocess.run([str(local / "multinode_down.sh"), "--purge"], env=env, capture_output=True, text=True)
         print(f"multi-node cluster down in {time.monotonic() - start:.1f} s")

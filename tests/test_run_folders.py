@@ -67,6 +67,17 @@ def test_second_fit_into_a_run_folder_is_refused_and_changes_nothing(run: Path, 
     assert hashes(run) == before  # nothing of the first run changed, nothing was added
 
 
+def test_resuming_from_weights_only_best_ckpt_is_one_line_and_changes_nothing(run: Path, capsys):
+    before = hashes(run)
+    capsys.readouterr()
+    best = run / "checkpoints" / "best.ckpt"
+    assert fit(run.parent / "data", run, "--ckpt_path", str(best)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"fer fit: error: --ckpt_path {best} holds model weights only"), err
+    assert "--ckpt_path last" in err[-1] and f"--model.init_from {best}" in err[-1]
+    assert hashes(run) == before
+
+
 def test_best_checkpoint_is_weights_only_smaller_and_self_contained(run: Path):
     best_path, last_path = run / "checkpoints" / "best.ckpt", run / "checkpoints" / "last.ckpt"
     best = torch.load(best_path, map_location="cpu", weights_only=False)

@@ -170,17 +170,21 @@ def test_ray_dry_run_prints_one_command_and_the_resources_per_point(capsys):
         run_ray(expand(load_study(EXAMPLE)), dry_run=True)
 
 
-@pytest.mark.slow
-def test_ray_backend_runs_the_points_as_ray_tasks(small_prepared: Path, tmp_path: Path, capsys):
+def scale_run_on_ray(run_dir: Path, data: Path, only: str) -> int:
+    """`fer scale run TINY --only ONLY --backend ray` on a 2-CPU Ray started here (the backend reuses it)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False)  # the backend reuses it: 1 CPU per point, 2 points at a time
+    ray.init(num_cpus=2, include_dashboard=False)
     try:
-        code = main(["scale", "run", TINY, "--run-dir", str(tmp_path), "--only", "batch-", "--backend", "ray",
-                     "--", "--data.data_dir", str(small_prepared)])
-        assert code == 0
+        return main(["scale", "run", TINY, "--run-dir", str(run_dir), "--only", only, "--backend", "ray",
+                     "--", "--data.data_dir", str(data)])
     finally:
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_backend_runs_the_points_as_ray_tasks(small_prepared: Path, tmp_path: Path, capsys):
+    assert scale_run_on_ray(tmp_path, small_prepared, "batch-") == 0  # 1 CPU per point, 2 points at a time
     assert capsys.readouterr().out.count("ray task: 1 CPU(s), 0 GPU(s)") == 4
     table = pd.read_csv(tmp_path / "scale_report.csv").set_index("point")
     assert sorted(table.index) == sorted(f"batch-b{b}-{r}-base-1x1" for b in (8, 16) for r in ("linear", "none"))
@@ -193,17 +197,9 @@ def test_ray_backend_runs_the_points_as_ray_tasks(small_prepared: Path, tmp_path
 
 @pytest.mark.slow
 def test_ray_backend_runs_a_two_device_point_as_a_ray_train_job(small_prepared: Path, tmp_path: Path, capsys):
-    import ray
-
     from lightning_fer.ray_train import read_workers
 
-    ray.init(num_cpus=2, include_dashboard=False)  # 2 ranks x 1 CPU: the same mechanism as `fer tune` trials
-    try:
-        code = main(["scale", "run", TINY, "--run-dir", str(tmp_path), "--only", "devices-b16", "--backend", "ray",
-                     "--", "--data.data_dir", str(small_prepared)])
-        assert code == 0
-    finally:
-        ray.shutdown()
+    assert scale_run_on_ray(tmp_path, small_prepared, "devices-b16") == 0  # 2 ranks x 1 CPU, as `fer tune` trials
     assert "as a Ray Train job of 2 worker(s) x 1 CPU(s), 0 GPU(s)" in capsys.readouterr().out
     run = tmp_path / "devices-b16-linear-base-1x2"
     point = json.loads((run / "scale_point.json").read_text())

@@ -87,11 +87,13 @@ use_multinode() {
 mn_host() { echo "$FER_MN_PREFIX$1"; }       # mn_host K: the name of host K
 mn_addr() { echo "$FER_MN_NET.$1"; }          # mn_addr K: its address
 
-# require_netns SCRIPT: refuse clearly unless root with a working `ip netns`.
-require_netns() {
+# multinode_script SCRIPT: the start of multinode_up.sh/down.sh: refuse clearly unless root with a working
+# `ip netns`, then use the multi-node cluster's settings.
+multinode_script() {
     [[ $EUID -eq 0 ]] || die "$1 must run as root (it manages network namespaces, links and daemons)"
     command -v ip >/dev/null || die "$1 needs 'ip' (iproute2) for network namespaces"
     ip netns list >/dev/null 2>&1 || die "$1: 'ip netns' is unavailable on this machine"
+    use_multinode
 }
 
 # ---- SLURM pieces shared by slurm_up.sh and multinode_up.sh ----

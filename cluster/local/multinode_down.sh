@@ -7,9 +7,7 @@
 set -euo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
 source "$here/common.sh"
-use_multinode
-
-require_netns multinode_down.sh
+multinode_script multinode_down.sh
 ledger="$FER_MN_DIR/created"
 
 mapfile -t ray_dirs < <(find "$FER_MN_DIR/ray" -mindepth 1 -maxdepth 1 -name 'node*' 2>/dev/null | sort -V -r)

@@ -15,9 +15,7 @@
 set -euo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
 source "$here/common.sh"
-use_multinode
-
-require_netns multinode_up.sh
+multinode_script multinode_up.sh
 nodes="${1:-2}"
 [[ "$nodes" =~ ^[0-9]+$ ]] && ((nodes >= 1 && nodes <= 250)) || die "number of hosts must be 1..250, got '$nodes'"
 if [[ -s "$FER_MN_DIR/nodes" && "$(cat "$FER_MN_DIR/nodes")" != "$nodes" ]]; then

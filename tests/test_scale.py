@@ -147,6 +147,22 @@ def test_rerun_skips_finished_points_and_report_lists_missing(tiny_study: Path, 
     assert len(pd.read_csv(tiny_study / "scale_report.csv")) == 4
 
 
+def test_force_reruns_a_finished_point_and_keeps_the_earlier_one_aside(tiny_study: Path, small_prepared: Path,
+                                                                        capsys):
+    point = tiny_study / "batch-b8-none-base-1x1"
+    before = (point / "scale_point.json").read_text()
+    capsys.readouterr()
+    code = main(["scale", "run", TINY, "--run-dir", str(tiny_study), "--only", "batch-b8-none", "--force",
+                 "--no-report", "--", "--data.data_dir", str(small_prepared)])
+    assert code == 0, capsys.readouterr()
+    (aside,) = tiny_study.glob("batch-b8-none-base-1x1.replaced-*")
+    assert f"its earlier results moved to {aside}" in capsys.readouterr().out
+    assert (aside / "scale_point.json").read_text() == before and (aside / "checkpoints").is_dir()
+    rerun = json.loads((point / "scale_point.json").read_text())
+    assert rerun["global_batch"] == 8 and rerun["history"]  # a new folder, trained again: its own log and checkpoint
+    assert (point / "fit.log").is_file() and (point / "checkpoints" / "best.ckpt").is_file()
+
+
 @pytest.mark.slow
 def test_two_process_point_reports_twice_the_per_process_batch(small_prepared: Path, tmp_path: Path):
     code = main(["scale", "run", TINY, "--run-dir", str(tmp_path), "--only", "devices-b16", "--",

@@ -47,8 +47,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
                           "ray: one Ray task per point, side by side as resources allow (RAY_ADDRESS or a local Ray)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the commands/scripts; run nothing")
     parser.add_argument("--force", action="store_true",
-                        help="local/ray: rerun points that already have results (fer fit refuses a point folder "
-                             "that holds checkpoints: move it away first)")
+                        help="local/ray: rerun points that already have results; each earlier point folder is "
+                             "kept, renamed <point>.replaced-<time>")
     parser.add_argument("--cpus-per-rank", type=float, default=1,
                         help="ray: CPUs reserved per process of a CPU point (default: 1)")
     parser.add_argument("--cluster-config", type=resolve_config,

@@ -58,8 +58,8 @@ def run_local(points: Sequence[Point], dry_run: bool = False, force: bool = Fals
 def run_point(point: Point, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[int, float]:
     """One point as a `fer fit` subprocess, its output appended to <run_dir>/fit.log: (exit code, seconds).
 
-    A point interrupted before its scale_point.json resumes; one with results (rerun with --force) starts anew,
-    which `fer fit` refuses while its folder holds checkpoints (nothing of the earlier point is replaced)."""
+    A point interrupted before its scale_point.json resumes; one with results is rerun only with --force, which
+    first moves its folder aside (:func:`_skip`)."""
     from lightning_fer.run_dirs import holds_run
 
     run_dir = Path(cwd or ".") / point.run_dir
@@ -80,9 +80,20 @@ def _refuse_multi_node(points: Sequence[Point]) -> None:
 
 
 def _skip(point: Point, force: bool, header: str) -> bool:
-    if (point.run_dir / POINT_FILE).is_file() and not force:
+    """A finished point is skipped; with ``force`` its folder is moved aside (nothing of it is lost or mixed
+    into the new run, which `fer fit` would refuse anyway) and the point runs anew."""
+    if not (point.run_dir / POINT_FILE).is_file():
+        return False
+    if not force:
         print(f"{header}: done already ({point.run_dir / POINT_FILE}), skipped")
         return True
+    stamp, number = time.strftime("%Y%m%d-%H%M%S"), 1
+    aside = point.run_dir.with_name(f"{point.run_dir.name}.replaced-{stamp}")
+    while aside.exists():
+        number += 1
+        aside = point.run_dir.with_name(f"{point.run_dir.name}.replaced-{stamp}-{number}")
+    point.run_dir.rename(aside)
+    print(f"{header}: --force: its earlier results moved to {aside}")
     return False
 
 

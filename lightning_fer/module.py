@@ -66,6 +66,7 @@ class FERModule(pl.LightningModule):
         self.register_buffer("class_weights", torch.ones(num_classes) if class_weighted_loss else None,
                              persistent=False)
         self.test_outputs = FrameOutputs()  # per-frame probabilities and clip ids for the evaluation summary
+        self.val_outputs = FrameOutputs()  # the same in validation, for val_clip_acc
         self.optimizer_factory, self.scheduler_factory = optimizer, lr_scheduler
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.losses = nn.ModuleDict({f"{s}_": MeanMetric() for s in ("train", "val", "test")})  # "train" is taken
@@ -135,7 +136,9 @@ class FERModule(pl.LightningModule):
         return self._step(batch, "train")[0]
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+        _, logits = self._step(batch, "val")
+        if len(batch) > 2:
+            self.val_outputs.add(logits, batch[1], batch[2])
 
     def test_step(self, batch, batch_idx: int) -> None:
         _, logits = self._step(batch, "test")
@@ -150,8 +153,26 @@ class FERModule(pl.LightningModule):
         self.eval_results[stage] = EvalResults(results["confmat"].cpu(), float(self.losses[f"{stage}_"].compute()))
         self.eval_metrics[f"{stage}_"].reset()
 
+    def on_validation_epoch_start(self) -> None:
+        self.val_outputs.reset()
+
     def on_validation_epoch_end(self) -> None:
         self._end_eval_epoch("val")
+        self._log_val_clip_accuracy()
+
+    def _log_val_clip_accuracy(self) -> None:
+        """``val_clip_acc``: a clip's label from its frames' mean probabilities, over every rank's frames (all
+        ranks gather all frames, so each logs the same value). Skipped when batches carry no clip ids."""
+        from lightning_fer.evaluation.metrics import accuracy, clip_level, confusion
+
+        outputs = self.val_outputs
+        if not self.trainer.world_size > 1 and not outputs.parts:
+            return
+        probs, labels, clips = outputs.gather(self, self.trainer.world_size, self.hparams.num_classes, self.device)
+        outputs.reset()
+        if len(labels):
+            clip = clip_level(probs, labels, clips)
+            self.log("val_clip_acc", accuracy(confusion(clip.labels, clip.preds, self.hparams.num_classes)))
 
     def on_test_epoch_start(self) -> None:
         self.test_outputs.reset()

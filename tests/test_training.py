@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -43,6 +44,30 @@ def test_fit_writes_checkpoints_config_and_metrics(trained_run: Path):
     assert Path(callback_state["best_model_path"]).name == "best.ckpt"
     assert last["global_step"] == 4  # 2 epochs x 2 steps: the newest state, improved val_loss or not
     assert best["global_step"] == 2 * (int(val_loss.values.argmin()) + 1)  # the epoch with the lowest val_loss
+
+
+def test_val_clip_acc_is_soft_voting_over_every_validation_frame(trained_run: Path, small_prepared: Path):
+    """val_clip_acc of the last epoch, recomputed from last.ckpt and the run's validation loader by a second path
+    (NumPy: each clip's label from its frames' mean probabilities)."""
+    from lightning_fer.lightning_cli import make_cli
+    from lightning_fer.module import FERModule
+
+    logged = pd.read_csv(trained_run / "metrics.csv")["val_clip_acc"].dropna()
+    assert len(logged) == 2  # every validation epoch (the sanity check is not logged)
+    module = FERModule.load_from_checkpoint(trained_run / "checkpoints" / "last.ckpt", map_location="cpu").eval()
+    data = make_cli([*TINY, "--data.data_dir", str(small_prepared)], run=False).datamodule  # the run's settings
+    data.setup("validate")
+    probs, labels, clips = [], [], []
+    with torch.no_grad():
+        for frames, batch_labels, batch_clips in data.val_dataloader():
+            probs.append(torch.softmax(module(frames), dim=1).numpy())
+            labels.append(batch_labels.numpy())
+            clips.append(batch_clips.numpy())
+    probs, labels, clips = np.concatenate(probs), np.concatenate(labels), np.concatenate(clips)
+    ids = np.unique(clips)
+    assert len(ids) > 1 and all(len(np.unique(labels[clips == c])) == 1 for c in ids)
+    correct = [np.argmax(probs[clips == c].mean(axis=0)) == labels[clips == c][0] for c in ids]
+    assert logged.iloc[-1] == pytest.approx(np.mean(correct), abs=1e-6)
 
 
 def test_test_evaluates_best_checkpoint_and_writes_table3(trained_run: Path, small_prepared: Path):

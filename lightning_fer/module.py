@@ -165,11 +165,9 @@ class FERModule(pl.LightningModule):
         ranks gather all frames, so each logs the same value). Skipped when batches carry no clip ids."""
         from lightning_fer.evaluation.metrics import accuracy, clip_level, confusion
 
-        outputs = self.val_outputs
-        if not self.trainer.world_size > 1 and not outputs.parts:
-            return
-        probs, labels, clips = outputs.gather(self, self.trainer.world_size, self.hparams.num_classes, self.device)
-        outputs.reset()
+        probs, labels, clips = self.val_outputs.gather(self, self.trainer.world_size, self.hparams.num_classes,
+                                                       self.device)  # empty when no batch had clip ids
+        self.val_outputs.reset()
         if len(labels):
             clip = clip_level(probs, labels, clips)
             self.log("val_clip_acc", accuracy(confusion(clip.labels, clip.preds, self.hparams.num_classes)))

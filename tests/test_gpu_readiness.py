@@ -35,7 +35,8 @@ def test_helpers_train_channels_last_on_cpu_and_checkpoint_loads(frames, tmp_pat
 
     losses, trainer = fit_steps(*frames, tmp_path, "cpu", "32-true", steps=1, batch=2)
     assert len(losses) == 1 and all(np.isfinite(losses))
-    assert trainer.lightning_module.model.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    conv = trainer.lightning_module.model.stages[0][0].conv2.weight  # 64 x 64 x 3 x 3 (a 1-channel one is both)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     model, spec = load_model(tmp_path / "checkpoints" / "best.ckpt")
     assert spec.normalization.mode == "unit"
     with torch.inference_mode():

@@ -41,8 +41,9 @@ def test_bf16_channels_last_training_learns_and_checkpoint_loads_on_cpu(frames, 
     assert len(losses) == STEPS and all(np.isfinite(losses))
     assert last < FALL_RATIO * first
     assert trainer.precision == "bf16-mixed" and next(model.parameters()).is_cuda
-    conv = model.stem[0].weight
-    assert conv.is_contiguous(memory_format=torch.channels_last) and conv.dtype == torch.float32  # fp32 master
+    conv = model.stages[0][0].conv2.weight  # 64 x 64 x 3 x 3: the stem's 1-channel weight is both layouts at once
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert conv.dtype == torch.float32  # fp32 master weights under bf16-mixed
     best = tmp_path / "checkpoints" / "best.ckpt"
     cpu_model, _ = load_model(best)  # map_location cpu, weights_only
     assert next(cpu_model.parameters()).device.type == "cpu"

@@ -8,7 +8,7 @@ Both loaders are timed as training uses them: a fresh pass per epoch (the DALI t
 rebuilt each epoch with the epoch's seed, the baseline DataLoader starts its workers each epoch).
 The two sides alternate epoch by epoch so that load from other processes hits both alike; the
 median epoch is reported. With ``--device gpu`` (the default ``auto`` on a CUDA machine) the GPU pipeline
-(NVDEC decode + GPU operators, batches left on the device) is timed beside them:
+(CPU decode, GPU operators, batches left on the device) is timed beside them:
 
     fer bench data --device gpu --batch-size 256 --threads 4
 """
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per side (after one warm-up)")
     parser.add_argument("--max-clips", type=int, default=0, help="use at most this many clips (0: all)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"),
-                        help="gpu adds the DALI GPU pipeline (NVDEC + GPU operators) beside DALI CPU and the "
+                        help="gpu adds the DALI GPU pipeline (CPU decode + GPU operators) beside DALI CPU and the "
                              "baseline; auto: gpu when CUDA is present")
 
 

@@ -12,7 +12,7 @@ near zero (the design aims for < 5%). The sides, per batch size:
 
 - in-memory tensors: a few fixed random batches already on the device (the model's ceiling);
 - DALI: the pipeline `fer fit` uses (every clip of the prepared folder, shuffled, repeated as needed to
-  fill the timed steps), decoding with NVDEC and preprocessing on the GPU with ``--device gpu``;
+  fill the timed steps), decoding on the CPU and preprocessing on the GPU with ``--device gpu``;
 - DALI decoded once into a frame cache on the device (lightning_fer.data.frame_cache): the fix to use
   if the video decoder cannot keep up with the model at large batches.
 
@@ -142,8 +142,9 @@ def run(args: argparse.Namespace) -> BenchResult:
              f"peak: {_tflops(peak)} TFLOP/s measured ({peak_dtype} {8192 if device == 'gpu' else 512}^3 matmul)"
              + (f", vendor dense bf16 {nominal / 1e12:,.0f} TFLOP/s" if nominal else "")
              + f"; a trained image costs {dev.TRAIN_FLOP_PER_IMAGE / 1e9:.2f} GFLOP (3 x 2 x 1.06 GMAC)",
-             f"DALI: every clip of {data}, shuffled, {args.threads} CPU threads, decode + preprocess on the "
-             f"{'GPU (NVDEC)' if device == 'gpu' else 'CPU, sharing the cores with the training step'}",
+             f"DALI: every clip of {data}, shuffled, {args.threads} CPU threads, "
+             + ("VP9 decoded on the CPU, preprocessed by GPU operators" if device == "gpu"
+                else "decode + preprocess on the CPU, sharing the cores with the training step"),
              load_note(), *notes]
     return BenchResult(  # a section of its own per device in docs/BENCHMARKS.md: train (CPU), train-gpu
         name=NAME if device == "cpu" else f"{NAME}-gpu", title=f"Training throughput: DALI-fed vs in-memory "

@@ -1,8 +1,9 @@
 """The Lightning DataModule: manifest -> protocol splits -> DALI (or baseline) loaders, sharded per rank.
 
-Pipelines are built in ``setup()`` from the trainer's ranks (``shard_id = global_rank``,
-``num_shards = world_size``, ``device_id = local device``), as the DALI Lightning example does;
-Lightning adds no DistributedSampler to these iterators, sharding is the reader's job.
+Loaders are built in ``setup()`` from the trainer's ranks (``shard_id = global_rank``,
+``num_shards = world_size``, ``device_id = local device``); each rank's DALI file list then holds only its
+own samples of the epoch (:mod:`dali_pipelines.epoch_order`), so the reader itself runs unsharded.
+Lightning adds no DistributedSampler to these iterators.
 """
 
 from __future__ import annotations

@@ -69,6 +69,10 @@ class OnnxEngine:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as err:  # onnxruntime raises its own untyped errors for unreadable models
             raise UserError(f"{path}: cannot load ONNX model ({str(err).splitlines()[0][:300]})") from err
+        if device == "cuda" and self.session.get_providers()[0] != "CUDAExecutionProvider":
+            # ONNX Runtime drops a provider whose libraries (CUDA, cuDNN) fail to load with only a log warning
+            raise UserError(f"--device cuda: onnxruntime could not start its CUDA provider for {path} (CUDA or cuDNN "
+                            "libraries missing or mismatched?); use --device auto to run on the CPU instead")
         self.input_name = self.session.get_inputs()[0].name
         self.name = "onnxruntime-" + self.session.get_providers()[0].removesuffix("ExecutionProvider").lower()
 

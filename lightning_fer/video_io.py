@@ -113,7 +113,7 @@ class DecodedFrame:
 
         if self.planes is None:
             return cv2.cvtColor(self._rgb, cv2.COLOR_RGB2GRAY)
-        return cv2.LUT(self.planes[: self.height], _LUMA_TO_GRAY)
+        return cv2.LUT(self.planes[: self.height], LUMA_TO_GRAY)
 
     def chroma(self) -> tuple[np.ndarray, np.ndarray]:
         """The U and V planes (H/2 x W/2) of a yuv420p frame."""
@@ -150,7 +150,8 @@ def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(rgb + 0.5), 0, 255).astype(np.uint8)
 
 
-_LUMA_TO_GRAY = np.clip(np.floor((np.arange(256) - 16.0) * (255.0 / 219.0) + 0.5), 0, 255).astype(np.uint8)
+# limited-range luma (16-235) -> full-range gray: DecodedFrame.gray and the crop pass's gray statistics
+LUMA_TO_GRAY = np.clip(np.floor((np.arange(256) - 16.0) * (255.0 / 219.0) + 0.5), 0, 255).astype(np.uint8)
 
 
 def read_frames(path: str | Path) -> np.ndarray:
@@ -216,9 +217,15 @@ class VideoWriter:
 
     def write(self, frame_rgb: np.ndarray) -> None:
         """Append one RGB uint8 frame (H x W x 3, even sides for yuv420p)."""
+        self._encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24"))
+
+    def write_yuv420(self, planes: np.ndarray) -> None:
+        """Append one frame given as yuv420p planes ((H * 3/2) x W uint8, BT.601 limited range): no conversion."""
+        self._encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format="yuv420p"))
+
+    def _encode(self, frame: av.VideoFrame) -> None:
         if self._stream is None:
-            self._open_stream(frame_rgb.shape[1], frame_rgb.shape[0])
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+            self._open_stream(frame.width, frame.height)
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames_written += 1

@@ -5,6 +5,8 @@ pixels are repeated (no black bars that would skew histogram equalization later)
 the decoder's yuv420p planes is cropped and resized plane by plane and converted to RGB at 112 x 112:
 the affine YUV -> RGB conversion and the resize commute (up to rounding), and converting a face-sized
 patch instead of the whole frame is what lets the crop pass run several hundred frames/s per core.
+The crop pass goes one step further (:func:`crop_face_planes`): the encoder takes yuv420p, so the cropped
+planes go to it as they are, with no RGB round trip.
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ def crop_face(frame: np.ndarray | DecodedFrame, box: Sequence[float], size: int 
         u, v = (_square(c, x0 // 2, y0 // 2, max(1, (side + 1) // 2), size, cv2.INTER_LINEAR) for c in frame.chroma())
         return yuv_to_rgb(luma.astype(np.float32), u.astype(np.float32), v.astype(np.float32))
     return _square(frame, x0, y0, side, size)
+
+
+def crop_face_planes(frame: DecodedFrame, box: Sequence[float], size: int = 112,
+                     margin: float = 0.2) -> np.ndarray | None:
+    """The face of a yuv420p frame as yuv420p planes ((size * 3/2) x size, the layout PyAV encodes), or None
+    when the frame is not in planes or ``size`` is not a multiple of 4 (chroma rows would not tile)."""
+    if frame.planes is None or size % 4:
+        return None
+    x0, y0, side = square_box(box, margin)
+    half = size // 2
+    luma = _square(frame.planes[: frame.height], x0, y0, side, size)
+    u, v = (_square(c, x0 // 2, y0 // 2, max(1, (side + 1) // 2), half, cv2.INTER_LINEAR) for c in frame.chroma())
+    return np.concatenate([luma, u.reshape(half // 2, size), v.reshape(half // 2, size)])
 
 
 def _square(image: np.ndarray, x0: int, y0: int, side: int, size: int, shrink: int = cv2.INTER_AREA) -> np.ndarray:

@@ -15,16 +15,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from dali_pipelines.reference import equalize, to_gray
 from lightning_fer.atomic_write import remove_partials, write_text
-from lightning_fer.prepare.crop import crop_face
+from lightning_fer.prepare.crop import crop_face, crop_face_planes
 from lightning_fer.prepare.detect import detector_for
 from lightning_fer.prepare.layout import Item
 from lightning_fer.prepare.params import PrepareParams
 from lightning_fer.prepare.track import no_face_policy, tracked
-from lightning_fer.video_io import IMAGE_SUFFIXES, VideoReadError, VideoWriter, iter_decoded
+from lightning_fer.video_io import IMAGE_SUFFIXES, LUMA_TO_GRAY, DecodedFrame, VideoReadError, VideoWriter, iter_decoded
 
 IMAGE_FPS = 25.0  # a still image becomes a one-frame clip at LIRIS-CSE's frame rate
 TRUNCATED_SHARE = 0.9  # fewer decoded frames than this share of the stated count: truncated (counts are inexact)
@@ -143,9 +144,15 @@ def _produce(item: Item, params: PrepareParams, out: Path) -> ItemResult:
                 if np.isnan(box[0]):
                     continue
                 reused += box_reused
-                face = crop_face(frame, box, size=params.size, margin=margin)
-                writer.write(face)
-                histogram += np.bincount(equalize(to_gray(face)).ravel(), minlength=256)
+                planes = crop_face_planes(frame, box, params.size, margin) if isinstance(frame, DecodedFrame) else None
+                if planes is not None:  # straight from the decoder's planes to the encoder's
+                    writer.write_yuv420(planes)
+                    gray = cv2.LUT(planes[: params.size], LUMA_TO_GRAY)
+                else:
+                    face = crop_face(frame, box, size=params.size, margin=margin)
+                    writer.write(face)
+                    gray = to_gray(face)
+                histogram += np.bincount(equalize(gray).ravel(), minlength=256)
                 sides.append(max(box[2], box[3]))
             _check_counts(counter[0], stated, found, params)
     except VideoReadError as err:

@@ -20,6 +20,7 @@ import torch
 
 from lightning_fer.cli import main
 from lightning_fer.cluster.slurm import TERMINAL_STATES, job_records, wait_for_job
+from tests.multinode import wait_until
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -48,18 +49,29 @@ def submit_train(data: Path, run: Path, logs: Path, name: str, wait: bool) -> st
                    "--trainer.default_root_dir", str(run)], logs)
 
 
+def wait_mid_run(job_id: str, run: Path, timeout: float = 600) -> None:
+    """Until the job's first epoch has ended (``run``/checkpoints/last.ckpt written); fail at once, with the
+    job's state, if it ends before that."""
+    def first_epoch_ended() -> bool:
+        if (run / "checkpoints" / "last.ckpt").exists():
+            return True
+        state = job_records(job_id)[0]["JobState"]
+        assert state in ("PENDING", "RUNNING"), f"job {job_id} {state} before its first epoch ended"
+        return False
+
+    wait_until(first_epoch_ended, timeout, f"job {job_id}'s first last.ckpt", poll=1)
+
+
 def release_requeued(job_id: str, timeout: float) -> None:
     """Start a requeued job now, as an operator may: SLURM holds a requeued job ~2 minutes (its BeginTime). The job
     is COMPLETING (Restarts already 1) while its tasks end, then PENDING; the update is sent until it runs again."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def restarted() -> bool:
         record = job_records(job_id)[0]
-        if record.get("Restarts") == "1" and record["JobState"] in ("RUNNING", *TERMINAL_STATES):
-            return
         if record["JobState"] == "PENDING":
             subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], capture_output=True)
-        assert time.monotonic() < deadline, f"job {job_id} did not start again within {timeout:.0f} s: {record}"
-        time.sleep(1)
+        return record.get("Restarts") == "1" and record["JobState"] in ("RUNNING", *TERMINAL_STATES)
+
+    wait_until(restarted, timeout, f"job {job_id} to start again after its requeue", poll=1)
 
 
 def job_log(logs: Path, name: str, job_id: str) -> str:
@@ -104,13 +116,7 @@ def test_requeued_job_resumes_and_ends_at_the_same_step(uninterrupted: tuple[str
     run, logs = tmp_path / "run", tmp_path / "logs"
     start = time.monotonic()
     job_id = submit_train(small_prepared, run, logs, "fer-requeue", False)
-    last = run / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 600
-    while not last.exists():  # the first epoch has ended: the job is mid-run
-        assert time.monotonic() < deadline, "no last.ckpt after 600 s"
-        state = job_records(job_id)[0]["JobState"]
-        assert state in ("PENDING", "RUNNING"), f"job {job_id} {state} before its first epoch ended"
-        time.sleep(1)
+    wait_mid_run(job_id, run)
     # what SLURM sends before the time limit with --signal=SIGUSR1@90: SIGUSR1 to every task of the job step
     subprocess.run(["scancel", "--signal=USR1", job_id], check=True)
     signalled = time.monotonic()

@@ -26,7 +26,7 @@ import torch
 
 from lightning_fer.cluster.slurm import job_records, wait_for_job
 from tests.multinode import Cluster, wait_until
-from tests.test_cluster_train import job_log, release_requeued, submit
+from tests.test_cluster_train import job_log, release_requeued, submit, wait_mid_run
 
 pytestmark = pytest.mark.multinode
 REPO = Path(__file__).resolve().parents[1]
@@ -155,7 +155,7 @@ def test_requeued_two_node_job_resumes_on_both_hosts(multinode_cluster: Cluster,
     run, logs = tmp_path / "run", tmp_path / "logs"
     start = time.monotonic()
     job_id = submit_train(small_prepared, run, logs, "fer-requeue", False)
-    wait_until(lambda: (run / "checkpoints" / "last.ckpt").exists(), 600, "the first epoch's last.ckpt")
+    wait_mid_run(job_id, run)
     # what SLURM sends before the time limit with --signal=SIGUSR1@90: SIGUSR1 to every task, on both hosts
     subprocess.run(["scancel", "--signal=USR1", job_id], check=True)
     release_requeued(job_id, timeout=300)
@@ -185,7 +185,13 @@ def test_host_failure_fails_the_job_and_a_resubmit_finishes_from_last_ckpt(multi
     start = time.monotonic()
     waiting = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_until(lambda: (run / "checkpoints" / "last.ckpt").exists(), 600, "the first epoch's last.ckpt")
+        def first_epoch_ended() -> bool:
+            if (run / "checkpoints" / "last.ckpt").exists():
+                return True
+            assert waiting.poll() is None, f"fer submit --wait ended before any last.ckpt: {waiting.stdout.read()}"
+            return False
+
+        wait_until(first_epoch_ended, 600, "the first epoch's last.ckpt")
         saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
         assert multinode_cluster.fail_host(2)
         failed = time.monotonic()

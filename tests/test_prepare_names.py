@@ -94,3 +94,18 @@ def test_sharded_prepare_resume_and_dali_training_on_odd_names(odd_root, tmp_pat
     assert clips == fit_clips and {Path(c).stem for c in clips} & set(odd["video_id"])
     val_frames = sum(len(batch[1]) for batch in data.val_dataloader())  # frames, labels, clip ids
     assert val_frames == sum(r.end - r.start for r in data.splits["val"])
+
+
+def test_predict_names_folder_outputs_by_the_same_rule(tmp_path):
+    """`fer predict --input FOLDER` names outputs as the crop pass names clips; same-stem files keep their suffix."""
+    from lightning_fer.predict import resolve_sources
+
+    for relative in ("a/x.mp4", "b/x.mp4", "a/x.jpg", "kid one/smile é.mp4", "c/y.mp4"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"")
+    names = {s.path.relative_to(tmp_path).as_posix(): s.name for s in resolve_sources(str(tmp_path))}
+    assert names["a/x.mp4"] == "a__x.mp4" and names["a/x.jpg"] == "a__x.jpg" and names["b/x.mp4"] == "b__x"
+    assert names["c/y.mp4"] == "c__y"
+    odd = names["kid one/smile é.mp4"]
+    assert odd == clip_names(["kid one/smile é"])["kid one/smile é"] and odd.startswith("kid_one__smile_e-")
+    assert len(set(names.values())) == len(names)

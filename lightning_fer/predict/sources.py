@@ -6,10 +6,11 @@ so the predict loop treats a file and a webcam alike.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def resolve_sources(spec: str) -> list[Source]:
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in known)
         if not files:
             raise UserError(f"{path}: no videos or images ({', '.join(sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))})")
-        return [Source(name=_unique_name(p, path), path=p) for p in files]
+        return [Source(name=name, path=p) for p, name in zip(files, output_names(files, path), strict=True)]
     if not path.is_file():
         raise UserError(f"{path}: no such file, folder or camera index")
     if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
@@ -82,9 +83,19 @@ def resolve_sources(spec: str) -> list[Source]:
     return [Source(name=path.stem, path=path)]
 
 
-def _unique_name(path: Path, root: Path) -> str:
-    """Output stem for a file in a folder: its relative path, so that a/x.mp4 and b/x.mp4 differ."""
-    return str(path.relative_to(root).with_suffix("")).replace("/", "__")
+def output_names(files: list[Path], root: Path) -> list[str]:
+    """Output stems for files in a folder, by the crop pass's clip-name rule (prepare/names.py): the relative
+    path, so that a/x.mp4 and b/x.mp4 differ, made safe and unique; a/x.mp4 beside a/x.jpg keeps its suffix."""
+    from lightning_fer.prepare.names import clip_names
+
+    relatives = [p.relative_to(root).as_posix() for p in files]
+    stems = [str(PurePosixPath(r).with_suffix("")) for r in relatives]
+    count = Counter(stems)
+    keys = [stem if count[stem] == 1 else relative for stem, relative in zip(stems, relatives, strict=True)]
+    if len(set(keys)) < len(keys):  # only a name like x.mp4.avi beside x.mp4 and x.jpg gets here
+        raise UserError(f"{root}: files whose names differ only by their suffixes collide; rename one")
+    names = clip_names(keys)
+    return [names[key] for key in keys]
 
 
 def _camera_frames(index: int) -> Iterator[np.ndarray]:

@@ -113,7 +113,7 @@ class DecodedFrame:
 
         if self.planes is None:
             return cv2.cvtColor(self._rgb, cv2.COLOR_RGB2GRAY)
-        return cv2.LUT(self.planes[: self.height], LUMA_TO_GRAY)
+        return cv2.LUT(self.planes[: self.height], _LUMA_TO_GRAY)
 
     def chroma(self) -> tuple[np.ndarray, np.ndarray]:
         """The U and V planes (H/2 x W/2) of a yuv420p frame."""
@@ -150,8 +150,7 @@ def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(rgb + 0.5), 0, 255).astype(np.uint8)
 
 
-# limited-range luma (16-235) -> full-range gray: DecodedFrame.gray and the crop pass's gray statistics
-LUMA_TO_GRAY = np.clip(np.floor((np.arange(256) - 16.0) * (255.0 / 219.0) + 0.5), 0, 255).astype(np.uint8)
+_LUMA_TO_GRAY = np.clip(np.floor((np.arange(256) - 16.0) * (255.0 / 219.0) + 0.5), 0, 255).astype(np.uint8)
 
 
 def read_frames(path: str | Path) -> np.ndarray:

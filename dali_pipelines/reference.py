@@ -48,6 +48,31 @@ def normalize(equalized: np.ndarray, norm: Normalization) -> np.ndarray:
     return (x - mean) / np.sqrt(std * std + np.float32(norm.eps))
 
 
+def crop_offsets(clip_size: int, input_size: int, rng: np.random.Generator | None = None) -> tuple[int, int]:
+    """(top, left) of the ``input_size`` window in a ``clip_size`` frame: the centre, or uniform over every
+    position with ``rng`` (the DALI graph draws its crop position from the same range, one per sequence)."""
+    room = clip_size - input_size
+    if room < 0:
+        raise ValueError(f"a {clip_size}-pixel clip cannot hold the {input_size}-pixel model input")
+    if rng is None:
+        return room // 2, room // 2
+    return int(rng.integers(0, room + 1)), int(rng.integers(0, room + 1))
+
+
+def center_crop(frames: np.ndarray, size: int, offsets: tuple[int, int] | None = None,
+                channels: bool = True) -> np.ndarray:
+    """The ``size`` x ``size`` window (the centre, or at ``offsets``) of square frames, ... x H x W x C
+    (``channels``) or ... x H x W; frames of that size already are returned as they are."""
+    height, width = frames.shape[-3:-1] if channels else frames.shape[-2:]
+    if height != width:
+        raise ValueError(f"face clips are square; got {width}x{height} frames")
+    if height == size:
+        return frames
+    top, left = offsets if offsets is not None else crop_offsets(height, size)
+    window = (slice(top, top + size), slice(left, left + size))
+    return np.ascontiguousarray(frames[(..., *window, slice(None))] if channels else frames[(..., *window)])
+
+
 def preprocess(rgb: np.ndarray, norm: Normalization | None = None) -> np.ndarray:
     """RGB uint8 frames (N x H x W x 3 or H x W x 3) -> float32 N x 1 x H x W (or 1 x H x W) model input."""
     out = normalize(equalize(to_gray(rgb)), norm or Normalization())

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 NormalizeMode = Literal["unit", "standardize", "dataset"]
+NVDEC_MIN_SIDE = 128  # NVDEC's smallest VP9 frame (cuvidGetDecoderCaps); DALI's GPU reader refuses smaller video
+MODEL_INPUT_SIDE = 112  # the paper's 1 x 112 x 112 input
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,10 @@ class Augmentation:
 
     ``flip``: horizontal flip with probability 0.5; ``rotate_degrees``: angle ~ U(-r, r) about the frame's
     centre; ``scale``: zoom ~ U(1 - s, 1 + s) about the centre (outside filled with black);
-    ``brightness`` / ``contrast``: factors ~ U(1 - b, 1 + b) / U(1 - c, 1 + c), contrast around mid-gray.
+    ``brightness`` / ``contrast``: factors ~ U(1 - b, 1 + b) / U(1 - c, 1 + c), contrast around mid-gray;
+    ``random_crop``: the model's window at a random position of a clip larger than it (every position equally
+    likely), instead of its centre. The crop follows the other augmentations, so rotation and zoom draw on the
+    clip's border instead of black.
     """
 
     flip: bool = False
@@ -61,6 +66,7 @@ class Augmentation:
     scale: float = 0.0
     brightness: float = 0.0
     contrast: float = 0.0
+    random_crop: bool = False
 
     def __post_init__(self) -> None:
         if min(self.rotate_degrees, self.scale, self.brightness, self.contrast) < 0:
@@ -97,6 +103,18 @@ class PipelineSpec:
     seed: int = 0
     shard_id: int = 0
     num_shards: int = 1
+    clip_size: int = MODEL_INPUT_SIDE  # side of the clips' frames (prepare.json); larger ones are cropped ...
+    input_size: int = MODEL_INPUT_SIDE  # ... to this: the centre, or a random window with augmentation.random_crop
     device_id: int | None = None  # None -> CPU operators only
+    nvdec: bool = True  # with a device: NVDEC decodes clips of NVDEC_MIN_SIDE and up (False: the CPU decodes)
     num_threads: int = 2
     prefetch_queue_depth: int = 2
+
+    def __post_init__(self) -> None:
+        if self.clip_size < self.input_size:
+            raise ValueError(f"{self.clip_size}-pixel clips cannot hold the {self.input_size}-pixel model input")
+
+    @property
+    def decodes_on_gpu(self) -> bool:
+        """NVDEC decodes the clips when there is a device and they are at least its smallest frame."""
+        return self.nvdec and self.device_id is not None and self.clip_size >= NVDEC_MIN_SIDE

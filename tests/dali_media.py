@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lightning_fer.prepare import HaarFaceDetector, crop_face
+from lightning_fer.prepare import HaarFaceDetector, PrepareParams, crop_face
 from lightning_fer.video_io import iter_frames, write_video
+
+PREPARED_CLIP_SIZE = PrepareParams().clip_size  # the side of the clips in the small_prepared fixture
 
 
 def face_crops(video: Path, every: int = 8, limit: int = 400) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from dali_media import batches, collect
+from dali_media import PREPARED_CLIP_SIZE, batches, collect
 
 from dali_pipelines.loader import DaliFrameLoader
 from dali_pipelines.spec import FrameSampling, Normalization, PipelineSpec
@@ -35,7 +35,8 @@ def _loader(ranges, tmp: Path, batch: int, train: bool, sampling=FrameSampling()
             shards: int = 1, epoch: int = 0) -> DaliFrameLoader:
     spec = PipelineSpec(entries=[(r.clip, r.label, r.start, r.end) for r in ranges],
                         file_list=str(tmp / f"list-{train}-{shard}-{seed}-{epoch}.txt"), batch_size=batch,
-                        sampling=sampling, shuffle=train, seed=seed, shard_id=shard, num_shards=shards)
+                        sampling=sampling, shuffle=train, seed=seed, shard_id=shard, num_shards=shards,
+                        clip_size=PREPARED_CLIP_SIZE)
     return DaliFrameLoader(spec, train=train, epoch_fn=lambda: epoch)
 
 

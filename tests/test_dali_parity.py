@@ -23,7 +23,7 @@ from nvidia.dali import fn, pipeline_def, types
 
 from dali_pipelines.loader import DaliFrameLoader
 from dali_pipelines.pipelines import build_array_pipeline
-from dali_pipelines.reference import equalize, normalize, preprocess, to_gray
+from dali_pipelines.reference import center_crop, equalize, normalize, preprocess, to_gray
 from dali_pipelines.spec import Normalization, PipelineSpec
 from lightning_fer.prepare import read_manifest
 from lightning_fer.video_io import read_frames
@@ -33,9 +33,9 @@ MODES = [Normalization("unit"), Normalization("standardize"), Normalization("dat
 
 @pytest.fixture(scope="module")
 def real_frames(test_media, small_prepared) -> dict[str, np.ndarray]:
-    """RGB 112 x 112 frames: Haar face crops of two real clips, and decoded demo clips."""
+    """RGB 112 x 112 frames: Haar face crops of two real clips, and the model's window of decoded demo clips."""
     manifest = read_manifest(small_prepared)
-    demo = np.concatenate([read_frames(small_prepared / c)[::6] for c in manifest["clip"][::4]])
+    demo = center_crop(np.concatenate([read_frames(small_prepared / c)[::6] for c in manifest["clip"][::4]]), 112)
     return {
         "wolfgang": face_crops(test_media / "WolfgangLanger_Pexels.mp4", every=12, limit=472),
         "single_face": face_crops(test_media / "single_face.mp4", every=4, limit=72),
@@ -91,10 +91,10 @@ def test_eq1_gray_within_one_level_of_dali_bt601(real_frames):
     assert worst <= 1
 
 
-def _loader_frames(clip: Path, norm: Normalization, frames: int) -> np.ndarray:
+def _loader_frames(clip: Path, norm: Normalization, frames: int, clip_size: int) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         spec = PipelineSpec(entries=[(str(clip), 0, 0, frames)], file_list=f"{tmp}/list.txt", batch_size=16,
-                            normalization=norm)
+                            normalization=norm, clip_size=clip_size)
         out, labels = collect(DaliFrameLoader(spec, train=False))
     assert (labels == 0).all()
     return out
@@ -106,17 +106,23 @@ def _clips(real_clip: Path, small_prepared: Path) -> list[Path]:
 
 
 def test_reader_path_matches_reference_on_same_yuv_conversion(real_clip, small_prepared):
-    """The project's decode (video_io: BT.601 limited range, bilinear chroma, as DALI converts) + the reference
-    match the DALI reader path; each normalization mode equals the reference's normalization of DALI's levels."""
+    """The project's decode (video_io: BT.601 limited range, bilinear chroma, as DALI converts) + the reference's
+    centre crop match the DALI reader path (112-pixel clips uncropped, 128-pixel demo clips cropped to their
+    centre); each normalization mode equals the reference's normalization of DALI's levels."""
+    sides = set()
     for clip in _clips(real_clip, small_prepared):
         decoded = read_frames(clip)
-        unit = _loader_frames(clip, Normalization("unit"), len(decoded))
+        side = decoded.shape[1]
+        sides.add(side)
+        unit = _loader_frames(clip, Normalization("unit"), len(decoded), side)
+        assert unit.shape == (len(decoded), 1, 112, 112)
         levels = np.rint(unit[:, 0] * 255)
-        diff = np.abs(levels - np.rint(preprocess(decoded)[:, 0] * 255))
+        diff = np.abs(levels - np.rint(preprocess(center_crop(decoded, 112))[:, 0] * 255))
         print(f"{clip.name}: equalized |DALI - BT.601 decode| mean {diff.mean():.3f}, "
               f"share > 1 level {(diff > 1).mean():.4f}")
         assert diff.mean() <= 0.5 and (diff > 1).mean() <= 0.02
         for norm in MODES[1:]:
-            out = _loader_frames(clip, norm, len(decoded))
+            out = _loader_frames(clip, norm, len(decoded), side)
             expected = normalize(levels.astype(np.uint8), norm)[:, None]
             np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5, err_msg=f"{clip} ({norm.mode})")
+    assert sides == {112, 128}, f"clip sides seen: {sides}"

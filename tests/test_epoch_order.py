@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dali_media import PREPARED_CLIP_SIZE
 
 from dali_pipelines.epoch_order import epoch_shard, shard_entries, spearman
 from dali_pipelines.loader import DaliFrameLoader
@@ -63,7 +64,8 @@ def dali(ranges, tmp: Path, batch: int, shard: int = 0, shards: int = 1, epoch_f
          augmentation: Augmentation = Augmentation(), sampling: FrameSampling = STEP3) -> DaliFrameLoader:
     spec = PipelineSpec(entries=[(r.clip, r.label, r.start, r.end) for r in ranges],
                         file_list=str(tmp / f"train-{shard}.txt"), batch_size=batch, sampling=sampling,
-                        augmentation=augmentation, shuffle=True, seed=3, shard_id=shard, num_shards=shards)
+                        augmentation=augmentation, shuffle=True, seed=3, shard_id=shard, num_shards=shards,
+                        clip_size=PREPARED_CLIP_SIZE)
     return DaliFrameLoader(spec, train=True, epoch_fn=epoch_fn)
 
 
@@ -95,7 +97,7 @@ def test_dali_rank_subsets_follow_the_rule_and_change_between_epochs(ranges, tmp
     """Real DALI reads, each frame named by (clip, frame) through an evaluation pass: each rank's runs per
     epoch are the rule's (all but the dropped partial batch), ranks never share one, rank 0's change."""
     spec = PipelineSpec(entries=[(r.clip, r.label, r.start, r.end) for r in ranges],
-                        file_list=str(tmp_path / "eval.txt"), batch_size=32)
+                        file_list=str(tmp_path / "eval.txt"), batch_size=32, clip_size=PREPARED_CLIP_SIZE)
     names = [(i, f) for i, r in enumerate(ranges) for f in range(r.start, r.end)]
     keys = frame_keys(DaliFrameLoader(spec, train=False))
     where = {k: n for k, n in zip(keys, names, strict=True) if keys.count(k) == 1}  # frames seen once only

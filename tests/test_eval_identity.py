@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from dali_media import PREPARED_CLIP_SIZE
 
 from dali_pipelines.loader import DaliFrameLoader
 from dali_pipelines.spec import FrameSampling, Normalization, PipelineSpec
@@ -24,7 +25,8 @@ def frame_split(small_prepared):
 
 def _dali(ranges, identity, tmp, shard, shards):
     spec = PipelineSpec(entries=[(r.clip, i, r.start, r.end) for i, r in enumerate(ranges)],
-                        file_list=str(tmp / f"ids-{shard}.txt"), batch_size=16, shard_id=shard, num_shards=shards)
+                        file_list=str(tmp / f"ids-{shard}.txt"), batch_size=16, shard_id=shard, num_shards=shards,
+                        clip_size=PREPARED_CLIP_SIZE)
     return DaliFrameLoader(spec, train=False, entry_table=identity.entry_table())
 
 

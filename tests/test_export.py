@@ -28,7 +28,8 @@ def model_and_frames(ckpt: Path, test_media: Path):
     """The checkpoint's model and 6 real preprocessed faces (every 40th frame of the clip)."""
     from dali_pipelines.reference import preprocess
     from lightning_fer.predict import load_model
-    from lightning_fer.prepare import HaarFaceDetector, crop_face
+    from lightning_fer.prepare import HaarFaceDetector
+    from lightning_fer.prepare.crop import model_input_face
     from lightning_fer.video_io import iter_frames
 
     model, spec = load_model(ckpt)
@@ -37,7 +38,7 @@ def model_and_frames(ckpt: Path, test_media: Path):
     for index, frame in enumerate(iter_frames(test_media / "WolfgangLanger_Pexels.mp4")):
         box = detector.detect(frame) if index % 40 == 0 else None
         if box is not None:
-            crops.append(crop_face(frame, box, spec.params.size, spec.params.margin))
+            crops.append(model_input_face(frame, box, spec.params))
         if len(crops) == 6:
             break
     frames = preprocess(np.stack(crops), spec.normalization)

@@ -36,12 +36,13 @@ def faces(test_media: Path, ckpt: Path) -> np.ndarray:
     """Real preprocessed faces: Haar crops of every 40th frame of WolfgangLanger_Pexels.mp4 (as fer predict)."""
     from dali_pipelines.reference import preprocess
     from lightning_fer.predict import load_model
-    from lightning_fer.prepare import HaarFaceDetector, crop_face
+    from lightning_fer.prepare import HaarFaceDetector
+    from lightning_fer.prepare.crop import model_input_face
     from lightning_fer.video_io import iter_frames
 
     _, spec = load_model(ckpt)
     detector = HaarFaceDetector(spec.params)
-    crops = [crop_face(frame, box, spec.params.size, spec.params.margin)
+    crops = [model_input_face(frame, box, spec.params)
              for index, frame in enumerate(iter_frames(test_media / "WolfgangLanger_Pexels.mp4")) if index % 40 == 0
              for box in [detector.detect(frame)] if box is not None]
     assert len(crops) >= 8

@@ -1,5 +1,6 @@
-"""The crop pass hands the decoder's cropped yuv420p planes straight to the VP9 encoder: its clips must show
-what `fer predict` crops (RGB via crop_face) as closely as writing those RGB crops would."""
+"""The crop pass hands the decoder's cropped yuv420p planes straight to the VP9 encoder: the model's window of its
+clips (the centre 112 of 128) must show what `fer predict` crops (RGB via model_input_face) as closely as writing
+those RGB crops would."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import itertools
 
 import numpy as np
 
-from dali_pipelines.reference import to_gray
+from dali_pipelines.reference import center_crop, to_gray
 from lightning_fer.prepare import PrepareParams, crop_face, track_boxes
-from lightning_fer.prepare.crop import crop_face_planes
+from lightning_fer.prepare.crop import crop_face_planes, model_input_face
 from lightning_fer.prepare.detect import detector_for
 from lightning_fer.prepare.layout import Item
 from lightning_fer.prepare.process import clip_path, process_item
@@ -18,8 +19,9 @@ from lightning_fer.video_io import DecodedFrame, iter_decoded, iter_frames, writ
 FRAMES = 40
 
 
-def _gray_frames(path) -> np.ndarray:
-    return np.stack([to_gray(frame) for frame in iter_frames(path)]).astype(np.int16)
+def _gray_frames(path, size: int = 112) -> np.ndarray:
+    """Gray of the model's centre window of every frame of a clip."""
+    return np.stack([to_gray(center_crop(frame, size)) for frame in iter_frames(path)]).astype(np.int16)
 
 
 def test_clip_from_planes_matches_predict_crops_as_well_as_rgb_encoding(test_media, tmp_path):
@@ -27,10 +29,14 @@ def test_clip_from_planes_matches_predict_crops_as_well_as_rgb_encoding(test_med
     params = PrepareParams(max_frames=FRAMES)
     result = process_item(Item(video.resolve(), "wolf", "happy", "S0"), params, tmp_path)
     assert result.row is not None and result.row["frames"] == FRAMES
+    assert next(iter_frames(clip_path(tmp_path, "wolf"))).shape == (128, 128, 3)
     track = track_boxes(itertools.islice(iter_decoded(video), FRAMES), detector_for(params), params)
-    crops = [crop_face(frame, box, params.size, params.margin)
-             for frame, box in zip(itertools.islice(iter_decoded(video), FRAMES), track.boxes, strict=True)]
-    predicted = np.stack([to_gray(crop) for crop in crops]).astype(np.int16)
+    frames = list(itertools.islice(iter_decoded(video), FRAMES))
+    predicted = np.stack([to_gray(model_input_face(frame, box, params))
+                          for frame, box in zip(frames, track.boxes, strict=True)]).astype(np.int16)
+    assert predicted.shape == (FRAMES, 112, 112)
+    crops = [crop_face(frame, box, params.clip_size, params.margin, params.context)
+             for frame, box in zip(frames, track.boxes, strict=True)]
     write_video(tmp_path / "rgb.mp4", crops)  # the RGB route: crop_face, then the encoder converts to yuv420p
 
     planes_error = np.abs(_gray_frames(clip_path(tmp_path, "wolf")) - predicted)

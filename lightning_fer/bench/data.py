@@ -48,8 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> BenchResult:
     import torch
 
-    from dali_pipelines.spec import FrameSampling
+    from dali_pipelines.spec import NVDEC_MIN_SIDE, FrameSampling
     from lightning_fer.bench.device import resolve_device
+    from lightning_fer.video_io import video_info
 
     gpu = resolve_device(args.device) == "gpu"
     data = Path(args.data) if args.data else default_data()
@@ -57,23 +58,29 @@ def run(args: argparse.Namespace) -> BenchResult:
     modes = [("evaluation (every frame)", FrameSampling(), False),
              (f"training (shuffled, seq {args.sequence_length}, step {args.step})",
               FrameSampling(args.sequence_length, 1, args.step), True)]
-    devices = [None] + ([0] if gpu else [])
+    clip_side = video_info(ranges[0].clip).width
+    sides = [("DALI CPU", None, False)]  # (row name, device id, NVDEC decode)
+    if gpu:
+        sides.append(("DALI GPU", 0, True))  # NVDEC decodes clips of 128 and up; smaller ones decode on the CPU
+        if clip_side >= NVDEC_MIN_SIDE:
+            sides.append(("DALI GPU, CPU decode", 0, False))
     rows, ratios = [], {}
     with tempfile.TemporaryDirectory(prefix="fer-bench-data-") as tmp:
         for label, sampling, train in modes:
             makers = {"baseline (PyAV + reference)": lambda s=sampling, t=train: baseline_loader(
                 ranges, s, t, args.batch_size, args.threads)}
-            for device in devices:
-                name = "DALI CPU" if device is None else "DALI GPU"
-                makers[name] = lambda s=sampling, t=train, d=device, n=name: dali_loader(
-                    ranges, s, t, args.batch_size, args.threads, d, f"{tmp}/{n.replace(' ', '-')}-{t}.txt")
-            results = time_alternating(makers, args.epochs, sync=torch.cuda.synchronize if len(devices) > 1 else None)
+            for name, device, nvdec in sides:
+                makers[name] = lambda s=sampling, t=train, d=device, n=name, v=nvdec: dali_loader(
+                    ranges, s, t, args.batch_size, args.threads, d, f"{tmp}/{n.replace(' ', '-')}-{t}.txt", v)
+            results = time_alternating(makers, args.epochs, sync=torch.cuda.synchronize if gpu else None)
             base = results["baseline (PyAV + reference)"][0]
             for name, (fps, frames) in results.items():
                 rows.append([label, name, args.threads, frames, fps, fps / base])
             ratios[label] = results["DALI CPU"][0] / base
             if gpu:
                 ratios[f"GPU {label}"] = results["DALI GPU"][0] / base
+                if "DALI GPU, CPU decode" in results:
+                    ratios[f"NVDEC {label}"] = results["DALI GPU"][0] / results["DALI GPU, CPU decode"][0]
             print(f"{label}: " + ", ".join(f"{n} {r[0]:,.0f} frames/s" for n, r in results.items()))
     headline = ratios[modes[0][0]]
     return BenchResult(  # with the GPU rows, a section of its own in docs/BENCHMARKS.md (data-gpu)
@@ -82,7 +89,10 @@ def run(args: argparse.Namespace) -> BenchResult:
         ratio=headline, ratio_label="DALI CPU / baseline, evaluation",
         notes=[f"training: DALI CPU / baseline {ratios[modes[1][0]]:.2f}x",
                *[f"DALI GPU / baseline, {label}: {ratios['GPU ' + label]:.2f}x" for label, _, _ in modes if gpu],
-               f"{len(ranges)} clips, {sum(r.frames for r in ranges)} frames of 112x112 VP9 from {data}; batch "
+               *[f"DALI GPU, NVDEC / CPU decode, {label}: {ratios['NVDEC ' + label]:.2f}x" for label, _, _ in modes
+                 if f"NVDEC {label}" in ratios],
+               f"{len(ranges)} clips, {sum(r.frames for r in ranges)} frames of "
+               f"{clip_side}-pixel VP9 from {data}; batch "
                f"{args.batch_size} frames; median of {args.epochs} epochs after a warm-up, sides alternating",
                load_note(),
                "baseline: torch DataLoader, THREADS workers, whole-clip PyAV decode in order (evaluation) or "
@@ -127,13 +137,15 @@ def load_ranges(data: Path, max_clips: int = 0):
 
 
 def dali_loader(ranges, sampling, train: bool, batch_size: int, threads: int, device_id: int | None,
-                file_list: str):
+                file_list: str, nvdec: bool = True):
     from dali_pipelines.loader import DaliFrameLoader
     from dali_pipelines.spec import PipelineSpec
+    from lightning_fer.video_io import video_info
 
     spec = PipelineSpec(entries=[(r.clip, r.label, r.start, r.end) for r in ranges], file_list=file_list,
                         batch_size=batch_size // sampling.sequence_length, sampling=sampling, shuffle=train,
-                        device_id=device_id, num_threads=threads)
+                        device_id=device_id, num_threads=threads, clip_size=video_info(ranges[0].clip).width,
+                        nvdec=nvdec)
     epoch = iter(range(1_000_000))  # a new epoch per pass: the training pipeline is rebuilt, as in fit
     return DaliFrameLoader(spec, train=train, epoch_fn=lambda: next(epoch))
 

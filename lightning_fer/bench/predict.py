@@ -49,7 +49,8 @@ def naive_loop(video: Path, model, spec, max_frames: int) -> list[str]:
     import torch
 
     from dali_pipelines.reference import preprocess
-    from lightning_fer.prepare import HaarFaceDetector, PrepareParams, crop_face
+    from lightning_fer.prepare import HaarFaceDetector, PrepareParams
+    from lightning_fer.prepare.crop import model_input_face
     from lightning_fer.video_io import iter_frames
 
     params = PrepareParams(detect_max_side=0, detect_every=1, smooth_window=1)
@@ -61,7 +62,7 @@ def naive_loop(video: Path, model, spec, max_frames: int) -> list[str]:
         if box is None:
             labels.append("no face")
             continue
-        x = preprocess(crop_face(frame, box, params.size, params.margin)[None], spec.normalization)
+        x = preprocess(model_input_face(frame, box, params)[None], spec.normalization)
         with torch.inference_mode():
             labels.append(spec.classes[int(model(torch.from_numpy(x)).argmax())])
     return labels
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> BenchResult:
             f"{args.batch_size}": lambda: _ours(video, torch_engine, spec, args),
             f"ours: same, ONNX Runtime batch {args.batch_size}": lambda: _ours(video, onnx_engine, spec, args),
         }
-        warm = np.zeros((2, 1, p.size, p.size), np.float32)
+        warm = np.zeros((2, 1, p.input_size, p.input_size), np.float32)
         torch_engine.logits(warm), onnx_engine.logits(warm)  # one-off initialization outside the timings
         with torch.inference_mode():
             model(torch.from_numpy(warm[:1]))

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     model, spec = load_model(args.ckpt)
     out = Path(args.out) if args.out else Path(args.ckpt).with_suffix(SUFFIX[args.format])
     out.parent.mkdir(parents=True, exist_ok=True)
-    side = spec.params.size
+    side = spec.params.input_size
     if args.format == "export":
         export_program(model, spec, out)
         print(f"wrote {out} (torch.export ExportedProgram, input N x 1 x {side} x {side}; "

@@ -1,4 +1,4 @@
-"""`fer prepare ROOT OUT`: the offline Haar face-crop pass (videos -> 112x112 VP9 face clips + manifest).
+"""`fer prepare ROOT OUT`: the offline Haar face-crop pass (videos -> 128x128 VP9 face clips + manifest).
 
     fer prepare data/liris/videos_208 data/faces --workers 8
     fer prepare ROOT OUT --shard $SLURM_ARRAY_TASK_ID --num-shards 16   # one array task
@@ -14,7 +14,7 @@ import dataclasses
 import sys
 from typing import get_args
 
-HELP = "Haar face-crop pass: videos/images -> 112x112 VP9 face clips + manifest"
+HELP = "Haar face-crop pass: videos/images -> 128x128 VP9 face clips + manifest"
 
 _PARAM_HELP = {
     "cascade": "Haar cascade file in cv2.data.haarcascades, or a path",
@@ -31,7 +31,8 @@ _PARAM_HELP = {
     "margin": "added around the face box on each side, as a fraction of its side",
     "no_face": "frames without a face: drop, or reuse the last box for up to --reuse-max frames",
     "reuse_max": "frames that may reuse the last box",
-    "size": "output clip side in pixels",
+    "clip_size": "clip side in pixels, even, >= --input-size; 128 and up decode on NVDEC (the GPU)",
+    "input_size": "the model's input side: the face square fills this centre of the clip",
     "max_frames": "decode at most this many frames per source (0: all)",
     "max_pixels": "frames with more pixels are reported as too large",
     "gop": "keyframe interval of the VP9 clips",

@@ -14,9 +14,9 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from dali_pipelines.epoch_order import epoch_shard, shard_size
-from dali_pipelines.reference import augment, preprocess
+from dali_pipelines.reference import augment, center_crop, crop_offsets, preprocess
 from dali_pipelines.resume import EpochProgress
-from dali_pipelines.spec import Augmentation, FrameSampling, Normalization
+from dali_pipelines.spec import MODEL_INPUT_SIDE, Augmentation, FrameSampling, Normalization
 from lightning_fer.data.splits import ClipRange
 from lightning_fer.video_io import iter_frames
 
@@ -33,8 +33,10 @@ class ClipFrameDataset(IterableDataset):
 
     def __init__(self, ranges: list[ClipRange], sampling: FrameSampling, normalization: Normalization,
                  shuffle: bool, seed: int, shard_id: int = 0, num_shards: int = 1,
-                 augmentation: Augmentation = Augmentation(), clip_ids: Sequence[int] | None = None) -> None:
+                 augmentation: Augmentation = Augmentation(), clip_ids: Sequence[int] | None = None,
+                 input_size: int = MODEL_INPUT_SIDE) -> None:
         self.ranges = ranges
+        self.input_size = input_size
         self.entries = [(r.clip, r.label, r.start, r.end) for r in ranges]
         self.clip_ids = None if clip_ids is None else list(clip_ids)
         if self.clip_ids is not None and len(self.clip_ids) != len(ranges):
@@ -72,8 +74,13 @@ class ClipFrameDataset(IterableDataset):
                 frames = np.stack(list(islice(iter_frames(clip.clip), clip.end if not self.shuffle else stop)))
                 cached_clip = clip.clip
             run = frames[start:stop:self.sampling.stride]
+            rng = np.random.default_rng([self.seed, self.epoch, index, start])
             if self.augmentation.enabled:
-                run = augment(run, self.augmentation, np.random.default_rng([self.seed, self.epoch, index, start]))
+                run = augment(run, self.augmentation, rng)
+            offsets = None
+            if self.augmentation.random_crop:  # after the other augmentations, as in the DALI graph
+                offsets = crop_offsets(run.shape[1], self.input_size, rng)
+            run = center_crop(run, self.input_size, offsets)
             sample = preprocess(run, self.normalization), clip.label
             yield sample if self.clip_ids is None else (*sample, self.clip_ids[index])
 

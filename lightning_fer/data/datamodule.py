@@ -16,18 +16,27 @@ from typing import Literal
 import pytorch_lightning as pl
 import torch
 
-from dali_pipelines.spec import Augmentation, FrameSampling, Normalization, NormalizeMode, PipelineSpec
+from dali_pipelines.spec import (
+    MODEL_INPUT_SIDE,
+    NVDEC_MIN_SIDE,
+    Augmentation,
+    FrameSampling,
+    Normalization,
+    NormalizeMode,
+    PipelineSpec,
+)
 from lightning_fer.classes import CLASSES
 from lightning_fer.data.identity import SplitIdentity, split_identity
 from lightning_fer.data.splits import DEFAULT_PROTOCOL, ClipRange, Protocol, SplitConfig, describe, make_splits
-from lightning_fer.data.validation import check_clips_decode, check_manifest_rows, check_splits
+from lightning_fer.data.validation import check_clip_geometry, check_clips_decode, check_manifest_rows, check_splits
 from lightning_fer.errors import UserError
 
 STAGE_NEEDS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
 
 
 class FERDataModule(pl.LightningDataModule):
-    """Face clips from `fer prepare` as batches of N x 1 x 112 x 112 float frames and int64 labels."""
+    """Face clips from `fer prepare` as batches of N x 1 x 112 x 112 float frames and int64 labels (the centre of
+    128 x 128 clips, or a random window with ``augmentation.random_crop``)."""
 
     def __init__(
         self,
@@ -63,6 +72,8 @@ class FERDataModule(pl.LightningDataModule):
         self._loaders: dict[str, object] = {}
         self.identities: dict[str, SplitIdentity] = {}  # val/test: clip and subject of every reader entry
         self._tmp = tempfile.TemporaryDirectory(prefix="fer-dali-")
+        self._geometry: tuple[int, int] | None = None
+        self._geometry_source = ""
 
     @property
     def num_classes(self) -> int:
@@ -91,10 +102,15 @@ class FERDataModule(pl.LightningDataModule):
             self.prepare_splits()
         needed = STAGE_NEEDS.get(stage, ("train", "val", "test"))
         check_splits(self.splits, self.protocol, needed)
+        clip_size, _ = self.clip_geometry()
         if self.hparams.check_decode:
-            check_clips_decode([r for s in needed for r in self.splits[s]])
+            check_clips_decode([r for s in needed for r in self.splits[s]], clip_size, self._geometry_source)
         if self.trainer is None or self.trainer.global_rank == 0:
             print(describe(self.splits, self.protocol))
+            if self._ranks()[2] is not None and clip_size < NVDEC_MIN_SIDE:
+                print(f"{self.hparams.data_dir}: {clip_size}x{clip_size} clips are below NVDEC's smallest frame "
+                      f"({NVDEC_MIN_SIDE}): decoding stays on the CPU (fer prepare --clip-size {NVDEC_MIN_SIDE} "
+                      "makes clips the GPU decodes)")
         for split in needed:
             if split not in self._loaders:
                 self._loaders[split] = self._make_loader(split)
@@ -109,6 +125,19 @@ class FERDataModule(pl.LightningDataModule):
             return rank, world, None
         root = trainer.strategy.root_device if trainer is not None else torch.device("cuda", 0)
         return rank, world, root.index or 0
+
+    def clip_geometry(self) -> tuple[int, int]:
+        """(clip side, model input side) from the folder's prepare.json (112 and 112 for folders prepared
+        before 128-pixel clips, or without the record)."""
+        if self._geometry is None:
+            from lightning_fer.prepare.manifest import PREPARE_INFO, clip_geometry, read_prepare_info
+
+            path = Path(self.hparams.data_dir) / PREPARE_INFO
+            info = read_prepare_info(self.hparams.data_dir) if path.is_file() else None
+            self._geometry = clip_geometry(info)
+            self._geometry_source = str(path) if info is not None else f"{path} (missing; 112 assumed)"
+            check_clip_geometry(*self._geometry, MODEL_INPUT_SIDE, self._geometry_source)
+        return self._geometry
 
     def normalization(self) -> Normalization:
         mode = self.hparams.normalization
@@ -132,12 +161,13 @@ class FERDataModule(pl.LightningDataModule):
 
             ranges = oversample_ranges(ranges, self.num_classes, hp.seed)
         identity = None if train else self.identities.setdefault(split, split_identity(ranges))
+        clip_size, input_size = self.clip_geometry()
         if hp.loader == "baseline":
             from lightning_fer.data.baseline import BaselineFrameLoader, ClipFrameDataset
 
             dataset = ClipFrameDataset(ranges, sampling, self.normalization(), shuffle=train, seed=hp.seed,
                                        shard_id=rank, num_shards=world, augmentation=augmentation,
-                                       clip_ids=identity.range_clip if identity else None)
+                                       clip_ids=identity.range_clip if identity else None, input_size=input_size)
             return BaselineFrameLoader(dataset, batch // sampling.sequence_length, train, hp.num_workers,
                                        *self._progress_fns(train))
         from dali_pipelines.loader import DaliFrameLoader
@@ -146,7 +176,7 @@ class FERDataModule(pl.LightningDataModule):
             entries=[(r.clip, i if identity else r.label, r.start, r.end) for i, r in enumerate(ranges)],
             file_list=str(Path(self._tmp.name) / f"{split}-rank{rank}.txt"),
             batch_size=batch // sampling.sequence_length, sampling=sampling, normalization=self.normalization(),
-            augmentation=augmentation, shuffle=train, seed=hp.seed,
+            augmentation=augmentation, shuffle=train, seed=hp.seed, clip_size=clip_size, input_size=input_size,
             shard_id=rank, num_shards=world, device_id=device_id, num_threads=hp.num_threads,
         )
         return DaliFrameLoader(spec, train, *self._progress_fns(train),

@@ -18,7 +18,7 @@ import pickle
 import sys
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +193,8 @@ def _prepare_info(data_dir: str | None) -> tuple[dict | None, str]:
 
 
 def _params_from(values: dict) -> PrepareParams:
-    known = {f.name for f in fields(PrepareParams)}
     try:
-        return PrepareParams(**{k: v for k, v in values.items() if k in known})
+        return PrepareParams.from_dict(values)
     except (TypeError, ValueError) as err:
         raise UserError(f"bad Haar parameters recorded with the model ({err})") from err
 

@@ -23,7 +23,7 @@ BATCH = "batch"  # name of the dynamic batch dimension in both artefacts
 
 def _example(spec: ModelSpec, batch: int = 2) -> tuple[torch.Tensor]:
     """Example input; batch 2, since torch.export would specialize a size-1 dimension to the constant 1."""
-    return (torch.zeros(batch, 1, spec.params.size, spec.params.size),)
+    return (torch.zeros(batch, 1, spec.params.input_size, spec.params.input_size),)
 
 
 def _dynamic_batch() -> tuple[dict[int, torch.export.Dim]]:

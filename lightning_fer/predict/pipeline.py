@@ -20,7 +20,7 @@ from lightning_fer.predict.checkpoint import ModelSpec
 from lightning_fer.predict.engine import Engine, softmax
 from lightning_fer.predict.results import FaceRow, smooth_labels, summarize
 from lightning_fer.predict.sources import Source
-from lightning_fer.prepare.crop import crop_face
+from lightning_fer.prepare.crop import model_input_face
 from lightning_fer.prepare.detect import detector_for
 from lightning_fer.prepare.tracker import FaceTracker, FrameFaces
 
@@ -61,7 +61,7 @@ class _Batcher:
             due = {tid for tid in item.faces if item.index - self._classified_at.get(tid, -self.every) >= self.every}
             self._classified_at.update(dict.fromkeys(due, item.index))
             self.waiting.append((item, due))
-            self.crops.extend(crop_face(item.frame, box, p.size, p.margin) for tid, box in sorted(item.faces.items())
+            self.crops.extend(model_input_face(item.frame, box, p) for tid, box in sorted(item.faces.items())
                               if tid in due)
             if len(self.crops) >= self.batch_size:
                 self.run()

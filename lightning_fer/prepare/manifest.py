@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from dali_pipelines.spec import Normalization
+from dali_pipelines.spec import MODEL_INPUT_SIDE, Normalization
 from lightning_fer.atomic_write import remove_partials, write_text
 from lightning_fer.errors import UserError
+from lightning_fer.prepare.params import PrepareParams
 from lightning_fer.prepare.summary import PrepareSummary
 
 COLUMNS = ("clip", "label", "label_index", "subject", "video_id", "source", "frames", "fps", "detection_rate",
@@ -80,6 +81,24 @@ def read_prepare_info(data_dir: str | Path) -> dict:
     return info
 
 
+def _geometry_record(params: dict) -> dict[str, int]:
+    recorded = PrepareParams.from_dict(params)
+    return {"clip_size": recorded.clip_size, "input_size": recorded.input_size}
+
+
+def clip_geometry(info: dict | None) -> tuple[int, int]:
+    """(clip side, model input side) of a prepared folder from its prepare.json: the top-level record, else its
+    parameters (folders prepared before 128-pixel clips say ``size``: 112 and 112), else 112 and 112."""
+    info = info or {}
+    if "clip_size" in info and "input_size" in info:
+        return int(info["clip_size"]), int(info["input_size"])
+    params = info.get("params")
+    if isinstance(params, dict) and ("size" in params or "clip_size" in params):
+        recorded = PrepareParams.from_dict(params)
+        return recorded.clip_size, recorded.input_size
+    return MODEL_INPUT_SIDE, MODEL_INPUT_SIDE
+
+
 def dataset_normalization(info: dict, source: str | Path) -> Normalization:
     """``dataset`` normalization from prepare.json's gray statistics (``source`` names the file in errors)."""
     stats = info.get("stats") or {}
@@ -106,7 +125,8 @@ def write_outputs(out: Path, frame: pd.DataFrame, params: dict, params_id: str, 
     write_csv(frame, out / "manifest.csv")
     failures = pd.DataFrame([vars(f) for f in summary.failures], columns=["source", "reason", "detail"])
     write_csv(failures, out / "failures.csv")
-    info = {"params": params, "params_id": params_id, "stats": gray_stats(sums), "summary": summary.to_dict()}
+    info = {"params": params, "params_id": params_id, **_geometry_record(params), "stats": gray_stats(sums),
+            "summary": summary.to_dict()}
     _atomic_text(out / PREPARE_INFO, json.dumps(info, indent=2) + "\n")
 
 

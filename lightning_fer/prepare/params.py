@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
-from typing import Literal, get_args
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal, get_args
 
 NoFacePolicy = Literal["drop", "reuse"]
 FacesMode = Literal["detect", "cropped"]
@@ -33,7 +34,8 @@ class PrepareParams:
     margin: float = 0.2  # added around the face box on each side, as a fraction of its side
     no_face: NoFacePolicy = "reuse"  # frames without a face: drop them, or reuse the last box ...
     reuse_max: int = 5  # ... for at most this many frames
-    size: int = 112  # output side in pixels
+    clip_size: int = 128  # clip side in pixels: >= 128 lets NVDEC decode it; the model sees its centre input_size
+    input_size: int = 112  # the model's input side: the face box (with margin) fills this centre of the clip
     max_frames: int = 0  # decode at most this many frames per source (0: all)
     max_pixels: int = 40_000_000  # frames larger than this are reported, not processed
     gop: int = 12  # keyframe interval of the VP9 clips (DALI seeks cheaply)
@@ -54,7 +56,9 @@ class PrepareParams:
             "margin must be in [0, 2]": 0 <= self.margin <= 2,
             "no_face must be 'drop' or 'reuse'": self.no_face in get_args(NoFacePolicy),
             "reuse_max must be >= 0": self.reuse_max >= 0,
-            "size must be even and >= 16": self.size >= 16 and self.size % 2 == 0,
+            "input_size must be even and >= 16": self.input_size >= 16 and self.input_size % 2 == 0,
+            f"clip_size must be even and >= input_size ({self.input_size})":
+                self.clip_size >= self.input_size and self.clip_size % 2 == 0,
             "max_frames must be >= 0": self.max_frames >= 0,
             "gop must be >= 1": self.gop >= 1,
             "faces must be 'detect' or 'cropped'": self.faces in get_args(FacesMode),
@@ -65,6 +69,22 @@ class PrepareParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> PrepareParams:
+        """Parameters as recorded (prepare.json, checkpoints); unknown keys are ignored. Records written before
+        the clip size and model input were separate hold one ``size``: both were that size then."""
+        values = dict(values)
+        if "size" in values and "clip_size" not in values:
+            values["clip_size"] = values["input_size"] = values["size"]
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @property
+    def context(self) -> float:
+        """How much wider than the face square (with margin) a clip's frame is: the centre ``input_size`` holds
+        the face as a clip of side ``input_size`` would, the rest is room for a random crop."""
+        return self.clip_size / self.input_size
 
     @property
     def params_id(self) -> str:

@@ -1,4 +1,4 @@
-"""One source item -> one 112x112 VP9 face clip and a sidecar JSON that marks it finished.
+"""One source item -> one square VP9 face clip (128 x 128 by default) and a sidecar JSON that marks it finished.
 
 One decoding pass: frames stream through the face tracker (which holds back only a few frames) into
 the crop and the encoder, so memory stays flat however long the video. With ``faces="cropped"`` there
@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from dali_pipelines.reference import equalize, to_gray
+from dali_pipelines.reference import center_crop, equalize, to_gray
 from lightning_fer.atomic_write import remove_partials, write_text
 from lightning_fer.prepare.crop import crop_face, crop_face_planes
 from lightning_fer.prepare.detect import detector_for
@@ -143,15 +143,16 @@ def _produce(item: Item, params: PrepareParams, out: Path) -> ItemResult:
                 if np.isnan(box[0]):
                     continue
                 reused += box_reused
-                planes = crop_face_planes(frame, box, params.size, margin)
+                planes = crop_face_planes(frame, box, params.clip_size, margin, params.context)
                 if planes is not None:  # straight from the decoder's planes to the encoder's
                     writer.write_yuv420(planes)
-                    gray = DecodedFrame(planes=planes, size=(params.size, params.size)).gray()
+                    gray = DecodedFrame(planes=planes, size=(params.clip_size, params.clip_size)).gray()
                 else:
-                    face = crop_face(frame, box, size=params.size, margin=margin)
+                    face = crop_face(frame, box, params.clip_size, margin, params.context)
                     writer.write(face)
                     gray = to_gray(face)
-                histogram += np.bincount(equalize(gray).ravel(), minlength=256)
+                window = center_crop(gray, params.input_size, channels=False)  # what the model sees, untouched
+                histogram += np.bincount(equalize(window).ravel(), minlength=256)
                 sides.append(max(box[2], box[3]))
             _check_counts(counter[0], stated, found, params)
     except VideoReadError as err:

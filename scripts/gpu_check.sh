@@ -102,12 +102,13 @@ else
     DATA_ARGS=(--batch-size 16 --threads 2 --epochs 1 --max-clips 4)
 fi
 FEEDS=memory; [ "$TIER" = 2 ] || [ "$DEVICE" = cpu ] && FEEDS=memory,dali,cache
-run_step bench-train 180 "$PY" -m lightning_fer.cli bench --output "$OUT/BENCHMARKS.gpu.md" \
-    --json "$OUT/bench_train.json" train --device "$DEVICE" --data "$DATA" --feeds "$FEEDS" "${TRAIN_ARGS[@]}"
+# the loader first: NVDEC vs CPU decode is what a short budget must not lose
 if [ "$TIER" = 2 ] || [ "$DEVICE" = cpu ]; then
     run_step bench-data 150 "$PY" -m lightning_fer.cli bench --output "$OUT/BENCHMARKS.gpu.md" \
         --json "$OUT/bench_data.json" data --device "$DEVICE" --data "$DATA" "${DATA_ARGS[@]}"
 fi
+run_step bench-train 180 "$PY" -m lightning_fer.cli bench --output "$OUT/BENCHMARKS.gpu.md" \
+    --json "$OUT/bench_train.json" train --device "$DEVICE" --data "$DATA" --feeds "$FEEDS" "${TRAIN_ARGS[@]}"
 
 # 6. summary
 "$PY" scripts/gpu_summary.py "$OUT" > /dev/null

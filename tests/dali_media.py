@@ -14,20 +14,21 @@ from lightning_fer.video_io import iter_frames, write_video
 PREPARED_CLIP_SIZE = PrepareParams().clip_size  # the side of the clips in the small_prepared fixture
 
 
-def face_crops(video: Path, every: int = 8, limit: int = 400) -> np.ndarray:
-    """112 x 112 RGB face crops (Haar + crop_face, as `fer prepare` makes them) of every k-th frame."""
+def face_crops(video: Path, every: int = 8, limit: int = 400, size: int = 112) -> np.ndarray:
+    """``size`` x ``size`` RGB face crops (Haar + crop_face, as `fer prepare` makes them: the face square fills
+    the centre 112) of every k-th frame."""
     detector = HaarFaceDetector()
     crops = []
     for frame in islice(iter_frames(video), 0, limit, every):
         box = detector.detect(frame)
         if box is not None:
-            crops.append(crop_face(frame, box))
+            crops.append(crop_face(frame, box, size, context=size / 112))
     return np.stack(crops)
 
 
-def face_clip(video: Path, out: Path, every: int = 4, limit: int = 240) -> Path:
+def face_clip(video: Path, out: Path, every: int = 4, limit: int = 240, size: int = 112) -> Path:
     """A VP9 face clip (the crop pass's output format) of real crops from ``video``."""
-    write_video(out, face_crops(video, every, limit), fps=25)
+    write_video(out, face_crops(video, every, limit, size), fps=25)
     return out
 
 

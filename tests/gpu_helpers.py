@@ -17,13 +17,13 @@ import torch
 def prepared_frames(prepared: Path, every: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Every ``every``-th frame of every clip of a prepared folder: (N x 1 x 112 x 112 float32, N int64),
     decoded with PyAV and preprocessed by the reference (unit normalization), as `fer predict` does."""
-    from dali_pipelines.reference import preprocess
+    from dali_pipelines.reference import center_crop, preprocess
     from lightning_fer.prepare import read_manifest
     from lightning_fer.video_io import read_frames
 
     frames, labels = [], []
     for row in read_manifest(prepared).itertuples():
-        clip = preprocess(read_frames(prepared / row.clip)[::every])
+        clip = preprocess(center_crop(read_frames(prepared / row.clip)[::every], 112))  # the model's window
         frames.append(clip)
         labels.append(np.full(len(clip), int(row.label_index)))
     return torch.from_numpy(np.concatenate(frames)), torch.from_numpy(np.concatenate(labels)).to(torch.int64)

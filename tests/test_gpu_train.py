@@ -19,8 +19,9 @@ pytestmark = pytest.mark.gpu
 STEPS, BATCH = 30, 64
 # bf16 keeps 8 mantissa bits, and train-mode BatchNorm over small batches amplifies the rounding: CPU autocast
 # at batch 4 measured 7.9% (tests/test_gpu_readiness.py, slow). A broken autocast gives NaN or a loss far from
-# ln 6 = 1.79. Not yet measured on a GPU at batch 64 (the test prints it; the summary records it): tighten then.
-BF16_FIRST_LOSS_RTOL = 0.10
+# ln 6 = 1.79. Measured on one H200 at batch 64 (2026-12-04): fp32 1.90013, bf16-mixed 1.88055, 1.03e-2 apart;
+# the bound is about twice that.
+BF16_FIRST_LOSS_RTOL = 0.025
 FALL_RATIO = 0.9  # mean loss of the last 5 steps must be below 0.9 x that of the first 5
 
 
@@ -40,7 +41,8 @@ def test_bf16_channels_last_training_learns_and_checkpoint_loads_on_cpu(frames, 
     record_property("train_loss_last5", last)
     assert len(losses) == STEPS and all(np.isfinite(losses))
     assert last < FALL_RATIO * first
-    assert trainer.precision == "bf16-mixed" and next(model.parameters()).is_cuda
+    # Lightning moves the module back to the CPU when fit ends: ask the strategy where it trained
+    assert trainer.precision == "bf16-mixed" and trainer.strategy.root_device.type == "cuda"
     conv = model.stages[0][0].conv2.weight  # 64 x 64 x 3 x 3: the stem's 1-channel weight is both layouts at once
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     assert conv.dtype == torch.float32  # fp32 master weights under bf16-mixed

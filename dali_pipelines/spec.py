@@ -106,7 +106,7 @@ class PipelineSpec:
     clip_size: int = MODEL_INPUT_SIDE  # side of the clips' frames (prepare.json); larger ones are cropped ...
     input_size: int = MODEL_INPUT_SIDE  # ... to this: the centre, or a random window with augmentation.random_crop
     device_id: int | None = None  # None -> CPU operators only
-    nvdec: bool = True  # with a device: NVDEC decodes clips of NVDEC_MIN_SIDE and up (False: the CPU decodes)
+    nvdec: bool = False  # with a device: NVDEC decodes clips of NVDEC_MIN_SIDE and up (else the CPU decodes)
     num_threads: int = 2
     prefetch_queue_depth: int = 2
 

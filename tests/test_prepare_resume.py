@@ -36,7 +36,7 @@ def _check_complete(out: Path) -> None:
     manifest = read_manifest(out)
     assert len(manifest) == ITEMS and manifest["video_id"].is_unique
     for row in manifest.itertuples():
-        assert read_frames(out / row.clip).shape == (row.frames, 112, 112, 3)
+        assert read_frames(out / row.clip).shape == (row.frames, 128, 128, 3)
         assert row.frames == 60
     clips = sorted(p.name for p in (out / "clips").iterdir())
     assert clips == sorted([f"{v}.mp4" for v in manifest["video_id"]] + [f"{v}.json" for v in manifest["video_id"]])

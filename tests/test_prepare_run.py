@@ -64,11 +64,11 @@ def test_manifest_follows_the_contract(prepared):
     assert summary.produced == len(GOOD) and summary.frames_written == sum(f for _, f in GOOD.values())
 
 
-def test_clips_decode_to_112_with_the_stated_frame_count(prepared):
+def test_clips_decode_to_128_with_the_stated_frame_count(prepared):
     _, out, _ = prepared
     for row in read_manifest(out).itertuples():
         frames = read_frames(out / row.clip)
-        assert frames.shape == (row.frames, 112, 112, 3), row.video_id
+        assert frames.shape == (row.frames, 128, 128, 3), row.video_id
     assert not list((out / "clips").glob(".*")), "no temporary files left"
 
 
@@ -122,7 +122,7 @@ def test_dali_cpu_reader_decodes_a_clip(prepared):
     pipeline.build()
     (batch,) = pipeline.run()
     sequences = np.asarray(batch.as_tensor())
-    assert sequences.shape == (2, 8, 112, 112, 3)
+    assert sequences.shape == (2, 8, 128, 128, 3)
     first = read_frames(clip)[:8]
     assert np.abs(sequences[0].astype(int) - first.astype(int)).mean() < 3
 

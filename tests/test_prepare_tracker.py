@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from media import two_faces
 
+from dali_pipelines.reference import center_crop
 from lightning_fer.prepare import FaceTracker, HaarFaceDetector, PrepareParams, iou, read_manifest, run_prepare
 from lightning_fer.prepare.track import naive_boxes, track_boxes
 from lightning_fer.video_io import iter_frames, read_frames, read_image, write_video
@@ -96,7 +97,10 @@ def test_pre_cropped_faces_need_no_detection(test_media: Path, tmp_path: Path):
     assert manifest.loc["S003__surprise__seq", "frames"] == 6 and (manifest["detection_rate"] == 1.0).all()
     assert set(manifest["subject"]) == {"S001", "S002", "S003"}
     clip = read_frames(out / manifest.loc["S001__happy__frame_0001", "clip"])
-    assert clip.shape == (1, 112, 112, 3)
+    assert clip.shape == (1, 128, 128, 3)
     expected = cv2.resize(crops[0], (112, 112), interpolation=cv2.INTER_LINEAR)
-    assert np.abs(clip[0].astype(int) - expected.astype(int)).mean() < 6  # the whole image, resized (VP9 loss)
+    # The whole image, widened by 128/112 with its edges repeated: the model's centre 112 is the image, up to VP9
+    # loss and the widened square's whole-pixel side (48 -> 55, not 54.86: a half source pixel off). Measured
+    # 6.86 levels (6 was the bound when the 48-px image was resized straight to 112).
+    assert np.abs(center_crop(clip, 112)[0].astype(int) - expected.astype(int)).mean() < 8
     assert manifest["box_size_mean"].eq(48).all()

@@ -126,3 +126,21 @@ def test_reader_path_matches_reference_on_same_yuv_conversion(real_clip, small_p
             expected = normalize(levels.astype(np.uint8), norm)[:, None]
             np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5, err_msg=f"{clip} ({norm.mode})")
     assert sides == {112, 128}, f"clip sides seen: {sides}"
+
+
+def test_dali_gray_equals_the_reference_on_every_rgb_triple():
+    """Equation 1 in the DALI graph (coord_transform + round half up) and in NumPy agree on all 2^24 colours."""
+    from dali_pipelines.pipelines import grayscale_eq1
+
+    levels = np.arange(256, dtype=np.uint8)
+    every = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(1, 4096, 4096, 3)
+
+    @pipeline_def(batch_size=1, num_threads=2, device_id=None, prefetch_queue_depth=1)
+    def gray_pipeline():
+        return grayscale_eq1(fn.external_source(name="rgb", layout="FHWC", dtype=types.UINT8))
+
+    pipe = gray_pipeline()
+    pipe.build()
+    pipe.feed_input("rgb", [every])
+    (gray,) = pipe.run()
+    np.testing.assert_array_equal(np.array(gray[0])[..., 0], to_gray(every))

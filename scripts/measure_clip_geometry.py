@@ -72,9 +72,8 @@ def main() -> None:
     if args.before:
         variants[f"112 px, gop 12, {args.before.name}"] = (PrepareParams(clip_size=112), 112, args.before.resolve())
     variants.update({f"128 px, gop {g}": (PrepareParams(gop=g), 128, REPO) for g in args.gops})
-    folders = {name: args.out / name.split(", ")[0].replace(" ", "") + "-gop" + name.split("gop ")[1].split(",")[0]
-               for name in variants}
-    data = {name: prepared(args.raw, folders[name], params) for name, (params, _, _) in variants.items()}
+    data = {name: prepared(args.raw, args.out / f"{params.clip_size}px-gop{params.gop}", params)
+            for name, (params, _, _) in variants.items()}
     timings = {(name, train): [] for name in variants for train in (False, True)}
     with tempfile.TemporaryDirectory() as tmp:
         lists = {}

@@ -76,7 +76,8 @@ def test_fer_fit_on_gpu_with_dali(small_prepared: Path, tmp_path: Path):
     from lightning_fer.predict import load_model
 
     code = main(["fit", "--config", "configs/demo.yaml", "--wandb", "false", "--data.data_dir", str(small_prepared),
-                 "--data.batch_size", "16", "--data.protocol", "frame", "--data.device", "gpu", "--trainer.accelerator", "gpu",
+                 "--data.batch_size", "16", "--data.protocol", "frame", "--data.device", "gpu",
+                 "--trainer.accelerator", "gpu",
                  "--trainer.precision", "bf16-mixed", "--model.channels_last", "true", "--trainer.max_epochs", "2",
                  "--trainer.limit_train_batches", "4", "--trainer.default_root_dir", str(tmp_path)])
     assert code == 0

@@ -135,6 +135,10 @@ def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
     write_text(exp_dir / "results.md", "\n".join(lines))
     write_text(exp_dir / "summary.json", json.dumps(summary, indent=2, default=str))
     print("\n".join(lines))
+    from lightning_fer.wandb_study import log_tune_study
+
+    if where := log_tune_study(exp_dir):  # the experiment's own wandb run (job_type study) when its trials log
+        print(f"wandb: {where}")
     return summary
 
 

@@ -131,7 +131,7 @@ class WandbRunSummary(pl.Callback):
         self.best = dict(state_dict.get("best") or {})
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if trainer.is_global_zero:
+        if stage == "fit" and trainer.is_global_zero:  # the training batch: not what test/validate evaluate with
             self._update(trainer, config=True, values=scale_values(trainer))
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -146,7 +146,8 @@ class WandbRunSummary(pl.Callback):
         self._seconds += now - self._epoch_start
         self._epoch_start = now  # the next batch's time counts from here (validation is not in between)
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # after the epoch's metrics reached callback_metrics (as ModelCheckpoint, which saves best.ckpt here too)
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
         metrics = trainer.callback_metrics

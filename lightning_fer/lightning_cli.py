@@ -141,6 +141,15 @@ class FERCLI(LightningCLI):
         elif last.is_file():
             config["ckpt_path"] = str(last)
 
+    def after_fit(self) -> None:
+        finish_wandb_run()  # flushed and closed here: a Ray Train rank or Tune trial may be torn down right after
+
+    def after_validate(self) -> None:
+        finish_wandb_run()
+
+    def after_test(self) -> None:
+        finish_wandb_run()
+
     def before_test(self) -> None:
         self._default_to_best_checkpoint()
 

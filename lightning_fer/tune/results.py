@@ -91,6 +91,7 @@ def best_config_yaml(record: TrialRecord, exp_dir: Path, spec: SearchSpec) -> st
     for key, default in (("devices", "auto"), ("strategy", "auto"), ("plugins", None), ("num_nodes", 1)):
         trainer[key] = (base.get("trainer") or {}).get(key, default)
     config["ckpt_path"] = None
+    config["wandb_job_type"] = None  # the retrained best is a fit in the experiment's wandb group, not a trial
     header = [f"# Best trial of tune experiment {exp_dir.name} ({spec.metric} {spec.mode}): {record.name}",
               *[f"#   {k} = {_plain(v)}" for k, v in sorted(record.config.items())],
               f"#   epoch {record.best.get('epoch')}: {cell(record)} (val acc / val loss), protocol {record.protocol}",

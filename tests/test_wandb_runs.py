@@ -167,3 +167,37 @@ def test_wandb_credentials_reach_ray_workers_through_the_runtime_env(monkeypatch
     monkeypatch.delenv("WANDB_SILENT", raising=False)
     monkeypatch.delenv("WANDB_DIR", raising=False)
     assert ray_runtime.wandb_runtime_env() is None
+
+
+def test_protocols_study_run_holds_the_side_by_side_table(tmp_path: Path):
+    from lightning_fer.wandb_study import log_protocols_study
+
+    study = tmp_path / "protocols" / "cmp"
+    (study / "frame").mkdir(parents=True)
+    (study / "frame" / "config.yaml").write_text(yaml.safe_dump({"wandb": True, "wandb_project": "p"}))
+    (study / "protocols.json").write_text(json.dumps({"config": "c.yaml", "leakage_gap": 0.25, "runs": {"frame": {}}}))
+    (study / "protocols.md").write_text("| metric | `frame` |\n|---|---|\n| frame acc (%) | 90.00 |\n")
+    assert "protocols/cmp" in log_protocols_study(study)
+    [run] = read_runs(study / "wandb").values()
+    assert (run["name"], run["group"], run["job_type"]) == ("cmp", "protocols/cmp", "study")
+    assert run["summary"]["leakage_gap"] == 0.25 and run["summary"]["protocols/table.nrows"] == 1
+
+
+def test_log_model_uploads_best_ckpt_at_fit_end(tmp_path: Path):
+    from types import SimpleNamespace
+
+    from lightning_fer.loggers import FERWandbLogger
+    from lightning_fer.wandb_runs import WandbRunSummary
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "best.ckpt").write_bytes(b"w" * 1000)
+    logger = FERWandbLogger(project="p", save_dir=str(tmp_path), offline=True, run_folder=tmp_path, name="run")
+    trainer = SimpleNamespace(is_global_zero=True, default_root_dir=str(tmp_path), loggers=[logger])
+    callback = WandbRunSummary(log_model=True)
+    callback.best = {"best/val_loss": 0.5, "best/epoch": 3}
+    callback.on_fit_end(trainer, None)
+    WandbRunSummary(log_model=False).on_fit_end(trainer, None)  # off: nothing more
+    logger.experiment.finish()
+    [run] = read_runs(tmp_path).values()
+    [artifact] = run["artifacts"]
+    assert artifact["type"] == "model" and (tmp_path / "wandb_id.txt").read_text().strip() in artifact["name"]

@@ -42,6 +42,7 @@ def _scale_study(tmp: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 7.5 min on 2 idle cores, 12 min at load 12: 8 fits (2 of them 2-rank), 2 tests
 def test_runs_are_named_grouped_typed_and_one_per_folder(small_prepared: Path, tmp_path: Path, ray_local):  # noqa: F811
     timings = {}
     start = time.monotonic()

@@ -27,8 +27,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-JOB_TYPES = ("fit", "test", "validate", "trial", "point", "fold", "protocol", "study")
-
 
 @dataclass
 class WandbOptions:

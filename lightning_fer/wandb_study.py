@@ -18,8 +18,6 @@ from typing import Any
 
 from lightning_fer.wandb_runs import wandb_options
 
-STUDY_KINDS = ("tune", "scale", "cv", "protocols")
-
 
 def study_run_args(kind: str, study_dir: str | Path, job_type: str, values: Mapping[str, Any]) -> list[str]:
     """LightningCLI flags that put one run of a study into the study's group, typed, with ``values`` at the top of

@@ -5,7 +5,8 @@
 - One run per run directory: a new ``fer fit`` into a directory that holds checkpoints is refused unless it
   resumes (``--ckpt_path``) or asks for ``--new_run true`` (then ``<dir>-2``, ``<dir>-3``, ...; see
   lightning_fer.run_dirs). Nothing an earlier invocation wrote is deleted: metrics.csv is moved aside.
-- wandb: one run per run directory (its id in ``<dir>/wandb_id.txt``); fit, requeues, test and validate log into it.
+- wandb: one run per run directory (its id in ``<dir>/wandb_id.txt``); fit, requeues, test and validate log into it,
+  named, grouped, typed and tagged as lightning_fer.wandb_runs says (docs/WANDB.md).
 - ``fer test`` without ``--ckpt_path`` evaluates ``<default_root_dir>/checkpoints/best.ckpt``: the
   checkpoint with the lowest validation loss, the paper's model selection.
 - Every run gets the report, sample-frame and SLURM-requeue callbacks (``trainer_defaults``), and ``--progress``
@@ -38,19 +39,27 @@ from lightning_fer.errors import UserError
 from lightning_fer.module import FERModule
 from lightning_fer.resources import resolve_config
 from lightning_fer.run_dirs import fit_run_dir
+from lightning_fer.wandb_runs import WandbOptions, WandbRunSummary, run_identity, top_level_values, wandb_options
 
 
 class FERCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
-        parser.add_argument("--wandb", type=bool, default=False,
-                            help="also log to wandb (offline automatically without credentials)")
+        parser.add_argument("--wandb", type=bool | WandbOptions, default=False,
+                            help="also log to wandb (offline automatically without credentials); "
+                                 "--wandb.log_model true also uploads checkpoints/best.ckpt as a model artifact")
         parser.add_argument("--wandb_project", type=str, default="lightning-fer")
         parser.add_argument("--new_run", type=bool, default=False,
                             help="fit: when trainer.default_root_dir already holds a run, train a new one in the "
                                  "first free numbered folder beside it (runs/demo-2, ...) instead of refusing")
         parser.add_argument("--wandb_group", type=str | None, default=None,
-                            help="group runs, e.g. the trials of one tune experiment or the points of a study")
+                            help="wandb group (default: the run folder's parent's name); studies set tune/<name>, "
+                                 "scale/<study>, cv/<name>, protocols/<name>")
+        parser.add_argument("--wandb_job_type", type=str | None, default=None,
+                            help="wandb job type (default: fit, or test/validate for a folder without a trained run); "
+                                 "studies set trial, point, fold, protocol")
+        parser.add_argument("--wandb_config", type=dict | None, default=None,
+                            help="values shown at the top level of the wandb run's config (a trial's sampled values)")
         parser.add_argument("--progress", type=ProgressMode, default="auto",
                             help="auto: lines when stdout is not a terminal (SLURM, Ray Tune), else the bar; "
                                  "bar: Lightning's progress bar; lines: one line every progress_every_n_steps")
@@ -73,6 +82,7 @@ class FERCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         """Default loggers write into the run directory: metrics.csv (+ wandb/) under default_root_dir."""
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        extra_callbacks: list = []
         if config.trainer.get("logger") is None and "logger" not in kwargs:
             from pytorch_lightning.loggers import CSVLogger
 
@@ -83,18 +93,33 @@ class FERCLI(LightningCLI):
             # CSVLogger warns that earlier files "will be deleted"; the only one it deletes, metrics.csv, was moved
             warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
             loggers = [CSVLogger(save_dir=root, name="", version=version)]
-            if config.get("wandb"):
-                from lightning_fer.loggers import FERWandbLogger, folder_run_id
-
-                run_id = folder_run_id(root, create=launch_rank() == 0)
-                loggers.append(FERWandbLogger(project=config.get("wandb_project"), save_dir=root, id=run_id,
-                                              group=config.get("wandb_group"), name=Path(root).name))
+            if options := wandb_options(config.get("wandb")):
+                loggers.append(self._wandb_logger(root))
+                extra_callbacks.append(WandbRunSummary(log_model=options.log_model))
             kwargs["logger"] = loggers
         callbacks = list(config.trainer.get("callbacks") or [])
         if (config.trainer.get("enable_progress_bar") is not False and wants_lines(config.get("progress"))
                 and not any(isinstance(c, ProgressBar) for c in callbacks)):
-            kwargs["callbacks"] = [*callbacks, LineProgressBar(config.get("progress_every_n_steps"))]
+            extra_callbacks.append(LineProgressBar(config.get("progress_every_n_steps")))
+        if extra_callbacks:
+            kwargs["callbacks"] = [*callbacks, *extra_callbacks]
         return super().instantiate_trainer(**kwargs)
+
+    def _wandb_logger(self, root: str):
+        """The run folder's one wandb run: named, grouped, typed and tagged, with the resolved config
+        (lightning_fer.wandb_runs)."""
+        import yaml
+
+        from lightning_fer.loggers import FERWandbLogger
+
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        identity = run_identity(root, self.subcommand, config.get("wandb_group"), config.get("wandb_job_type"),
+                                config.get("data"))
+        resolved = yaml.safe_load(self._parser(self.subcommand).dump(config, skip_none=False)) or {}
+        run_config = {**resolved, **top_level_values(config.get("wandb_config"))}
+        return FERWandbLogger(project=config.get("wandb_project"), save_dir=root, run_folder=root,
+                              name=identity.name, group=identity.group, job_type=identity.job_type,
+                              tags=identity.tags, config=run_config)
 
     def before_fit(self) -> None:
         """`--ckpt_path last` resumes from the newest state of this run directory: `hpc_ckpt_N.ckpt` (saved on
@@ -115,6 +140,15 @@ class FERCLI(LightningCLI):
                 print(f"resuming from {newer} (the SLURM requeue checkpoint, newer than last.ckpt)")
         elif last.is_file():
             config["ckpt_path"] = str(last)
+
+    def after_fit(self) -> None:
+        finish_wandb_run()  # flushed and closed here: a Ray Train rank or Tune trial may be torn down right after
+
+    def after_validate(self) -> None:
+        finish_wandb_run()
+
+    def after_test(self) -> None:
+        finish_wandb_run()
 
     def before_test(self) -> None:
         self._default_to_best_checkpoint()

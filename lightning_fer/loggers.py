@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 
 def wandb_has_credentials() -> bool:
@@ -49,25 +50,44 @@ def folder_run_id(root: str | Path, create: bool = True) -> str | None:
     return run_id
 
 
+def wandb_offline() -> bool:
+    """Offline when WANDB_MODE says so or no credentials exist: a batch job never waits on a login prompt."""
+    return os.environ.get("WANDB_MODE") in ("offline", "dryrun") or not wandb_has_credentials()
+
+
 class FERWandbLogger(WandbLogger):
     """WandbLogger that goes offline (runs land in save_dir/wandb/offline-run-*, `wandb sync` uploads them
-    later) when no credentials exist or WANDB_MODE=offline, so a batch job never waits on a login prompt."""
+    later) when no credentials exist or WANDB_MODE=offline, so a batch job never waits on a login prompt.
+
+    With ``run_folder`` the run id is the folder's (``wandb_id.txt``), read or made when the run starts: only on
+    global rank 0 (Lightning's ``rank_zero_experiment``, after the strategy has set the ranks, Ray Train's
+    included), so no other rank writes the id file or starts a run.
+    """
 
     def __init__(self, project: str = "lightning-fer", save_dir: str = "runs", offline: bool | None = None,
-                 **kwargs: Any) -> None:
+                 run_folder: str | Path | None = None, **kwargs: Any) -> None:
         if offline is None:
-            offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun") or not wandb_has_credentials()
+            offline = wandb_offline()
         if offline:
             os.environ.setdefault("WANDB_MODE", "offline")
         os.environ.setdefault("WANDB_SILENT", "true")
-        Path(save_dir).mkdir(parents=True, exist_ok=True)
-        import wandb
-
-        if wandb.run is not None and wandb.run.id != kwargs.get("id"):
-            # another folder's run left open by an earlier fit/test of this process (fer demo, fer cv):
-            # Lightning would log into it instead of this folder's run
-            wandb.finish()
+        self._run_folder = run_folder
         super().__init__(project=project, save_dir=save_dir, offline=offline, **kwargs)
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        if self._experiment is None:
+            if self._run_folder is not None and not self._wandb_init.get("id"):
+                self._id = self._wandb_init["id"] = folder_run_id(self._run_folder)
+            Path(self._save_dir).mkdir(parents=True, exist_ok=True)
+            import wandb
+
+            if wandb.run is not None and wandb.run.id != self._wandb_init.get("id"):
+                # another folder's run left open by an earlier fit/test of this process (fer demo, fer cv):
+                # Lightning would log into it instead of this folder's run
+                wandb.finish()
+        return WandbLogger.experiment.fget(self)
 
 
 def log_report(loggers: list, report) -> None:

@@ -94,7 +94,7 @@ def test_slurm_dry_run_renders_one_train_job_per_point(capsys):
     out = capsys.readouterr().out
     assert out.count("#SBATCH --nodes=2") == 1 and out.count("#SBATCH --nodes=1") == 1
     assert "--trainer.num_nodes=2" in out and "--trainer.accumulate_grad_batches 2" in out
-    assert "--wandb_group example" in out and "dry run: 2 script(s) rendered" in out
+    assert "--wandb_group scale/example" in out and "dry run: 2 script(s) rendered" in out
 
 
 def test_local_backend_refuses_multi_node_points(capsys):

@@ -78,9 +78,9 @@ def test_grid_writes_table_trials_best_config(small_prepared: Path, tmp_path: Pa
     assert {(t["data.batch_size"], t["model.optimizer.init_args.lr"]) for t in trials} == {
         ("4", "0.01"), ("4", "0.001"), ("8", "0.01"), ("8", "0.001")}
     assert all(t["epochs_run"] == "1" and Path(t["checkpoint"]).is_file() for t in trials)
-    for t in trials:  # each trial is a `fer fit` run directory, its wandb run grouped by the experiment
+    for t in trials:  # each trial is a `fer fit` run directory, its wandb run in the experiment's group
         run = Path(t["checkpoint"]).parent.parent
-        assert yaml.safe_load((run / "config.yaml").read_text())["wandb_group"] == "grid"
+        assert yaml.safe_load((run / "config.yaml").read_text())["wandb_group"] == "tune/grid"
         assert len(list((run / "wandb").glob("offline-run-*"))) == 1
 
     best_ckpt = Path((exp / "best_checkpoint.txt").read_text().strip())

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from lightning_fer.errors import UserError
     from lightning_fer.fit_test import fit_then_test
     from lightning_fer.lightning_cli import make_cli
+    from lightning_fer.wandb_study import log_cv_study, study_run_args
 
     base = base_fit_args(args)
     if args.folds == "loso":
@@ -51,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     for fold in range(folds):
         fold_dir = run_dir / f"fold_{fold}"
         print(f"== fold {fold + 1}/{folds} -> {fold_dir}")
-        code, metrics = fit_then_test([*base, "--data.num_folds", str(folds), "--data.fold", str(fold)], fold_dir)
+        identity = study_run_args("cv", run_dir, "fold", {"fold": fold, "num_folds": folds})
+        code, metrics = fit_then_test([*base[:2], *identity, *base[2:], "--data.num_folds", str(folds),
+                                       "--data.fold", str(fold)], fold_dir)
         if code != 0:
             return code
         results.append(metrics)
@@ -60,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     write_text(run_dir / "cv_summary.json", json.dumps(summary, indent=2))
     write_text(run_dir / "cv_summary.md", summary["markdown"])
     print(summary["markdown"])
+    if where := log_cv_study(run_dir):  # the cross-validation's own wandb run (job_type study)
+        print(f"wandb: {where}")
     return 0
 
 

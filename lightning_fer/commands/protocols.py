@@ -32,12 +32,15 @@ def run(args: argparse.Namespace) -> int:
     from lightning_fer.atomic_write import write_text
     from lightning_fer.evaluation.compare import leakage_gap, protocol_table
     from lightning_fer.fit_test import fit_then_test
+    from lightning_fer.wandb_study import log_protocols_study, study_run_args
 
     run_dir = Path(args.run_dir)
     results = {}
     for protocol in args.protocols:
         print(f"== protocol {protocol} -> {run_dir / protocol}")
-        code, metrics = fit_then_test([*base_fit_args(args), "--data.protocol", protocol],
+        base = base_fit_args(args)
+        identity = study_run_args("protocols", run_dir, "protocol", {"protocol": protocol})
+        code, metrics = fit_then_test([*base[:2], *identity, *base[2:], "--data.protocol", protocol],
                                       run_dir / protocol)
         if code != 0:
             return code
@@ -52,4 +55,6 @@ def run(args: argparse.Namespace) -> int:
                                                           "runs": results}, indent=2))
     write_text(run_dir / "protocols.md", markdown)
     print(markdown)
+    if where := log_protocols_study(run_dir):  # the comparison's own wandb run (job_type study)
+        print(f"wandb: {where}")
     return 0

@@ -138,4 +138,6 @@ def _base_wandb(study) -> bool:
 
     if study.wandb is not None:
         return bool(study.wandb)
-    return bool(load_yaml_mapping(study.base_config, "base config").get("wandb", False))
+    from lightning_fer.wandb_runs import wandb_options
+
+    return wandb_options(load_yaml_mapping(study.base_config, "base config").get("wandb")) is not None

@@ -42,6 +42,12 @@ class Point:
         return ["--trainer.devices", str(self.split.devices), "--trainer.num_nodes", str(self.split.nodes),
                 "--trainer.strategy", "ddp" if self.split.world_size > 1 else "auto"]
 
+    def wandb_values(self) -> dict[str, Any]:
+        """What the point's wandb run shows at the top level of its config (the run adds world_size, nodes)."""
+        return {"sweep": self.sweep, "lr_rule": self.lr_rule, "optimizer": self.optimizer, "lr": self.lr,
+                "batch_size": self.split.per_device, "global_batch": self.global_batch,
+                "accumulation": self.split.accumulation, "devices": self.split.devices}
+
     def meta(self) -> dict[str, Any]:
         """The plan as echoed into scale_point.json (the recorder adds what was measured)."""
         return {"point": self.name, "sweep": self.sweep, "lr_rule": self.lr_rule, "optimizer": self.optimizer,
@@ -131,7 +137,8 @@ def _fit_args(study: Study, point: Point, opt: Optimizer, overrides: dict[str, A
             "--trainer.accumulate_grad_batches", str(point.split.accumulation),
             "--model.optimizer", json.dumps(optimizer),
             "--trainer.default_root_dir", str(point.run_dir),
-            "--wandb_group", study.name]
+            "--wandb_group", f"scale/{study.name}", "--wandb_job_type", "point",
+            "--wandb_config", json.dumps(point.wandb_values())]
     if study.wandb is not None:
         args += ["--wandb", str(study.wandb).lower()]
     if study.wandb_project:

@@ -9,7 +9,6 @@ for groups measured at one world size only.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,19 +135,17 @@ def build_report(study: Study, points: list[Point]) -> StudyReport:
 
 
 def log_to_wandb(study: Study, report: StudyReport, project: str) -> str:
-    """One wandb run (job_type scale-report) in the study's group: the table and the plots; offline without login."""
-    import wandb
+    """The study's wandb run (job_type study, group scale/<study>): the table and the plots; offline without login."""
+    from lightning_fer.wandb_study import log_study
 
-    from lightning_fer.loggers import wandb_has_credentials
-
-    mode = "offline" if os.environ.get("WANDB_MODE") in ("offline", "dryrun") or not wandb_has_credentials() \
-        else "online"
-    run = wandb.init(project=project, group=study.name, name=f"{study.name}-report", job_type="scale-report",
-                     dir=str(study.out_dir), mode=mode, reinit="finish_previous")
-    try:
-        table = report.table.drop(columns=["run_dir"]).astype(str)
-        run.log({"scale/table": wandb.Table(dataframe=table),
-                 **{f"scale/{name}": wandb.Image(str(path)) for name, path in report.plots.items()}})
-        return f"{mode} run {run.dir}"
-    finally:
-        run.finish()
+    images = {f"scale/{name}": path for name, path in report.plots.items()}
+    summary = {"points": len(report.table), "missing": len(report.missing)}
+    if len(report.table) and report.table["best_val_acc"].notna().any():
+        best = report.table.loc[report.table["best_val_acc"].astype(float).idxmax()]
+        summary.update({"best/point": best["point"], "best/val_acc": float(best["best_val_acc"]),
+                        "best/global_batch": int(best["global_batch"])})
+    return log_study("scale", study.out_dir, f"scale/{study.name}", project,
+                     tables={"scale/table": report.csv, "scale/report": report.markdown_path}, images=images,
+                     summary=summary, config={"base_config": study.base_config,
+                                              "reference_batch": study.reference_batch,
+                                              "target_val_acc": study.target_val_acc})

@@ -91,6 +91,7 @@ def best_config_yaml(record: TrialRecord, exp_dir: Path, spec: SearchSpec) -> st
     for key, default in (("devices", "auto"), ("strategy", "auto"), ("plugins", None), ("num_nodes", 1)):
         trainer[key] = (base.get("trainer") or {}).get(key, default)
     config["ckpt_path"] = None
+    config["wandb_job_type"] = None  # the retrained best is a fit in the experiment's wandb group, not a trial
     header = [f"# Best trial of tune experiment {exp_dir.name} ({spec.metric} {spec.mode}): {record.name}",
               *[f"#   {k} = {_plain(v)}" for k, v in sorted(record.config.items())],
               f"#   epoch {record.best.get('epoch')}: {cell(record)} (val acc / val loss), protocol {record.protocol}",
@@ -135,6 +136,10 @@ def write_results(exp_dir: Path, grid, spec: SearchSpec) -> dict[str, Any]:
     write_text(exp_dir / "results.md", "\n".join(lines))
     write_text(exp_dir / "summary.json", json.dumps(summary, indent=2, default=str))
     print("\n".join(lines))
+    from lightning_fer.wandb_study import log_tune_study
+
+    if where := log_tune_study(exp_dir):  # the experiment's own wandb run (job_type study) when its trials log
+        print(f"wandb: {where}")
     return summary
 
 

@@ -68,6 +68,14 @@ def run_dir_name(trial_id: str, config: Mapping[str, Any]) -> str:
     return f"{trial_id}_{','.join(parts)}"[:120]
 
 
+def trial_wandb_config(config: Mapping[str, Any], workers: int) -> dict[str, Any]:
+    """The sampled values under their short names (``lr``, ``batch_size``, ...) and the trial's ranks; the run adds
+    ``global_batch`` (per-rank batch x ranks x accumulation) itself."""
+    from lightning_fer.wandb_runs import top_level_values
+
+    return {**top_level_values(config), "workers": workers}
+
+
 def _short(value: Any) -> str:
     if isinstance(value, dict):
         value = value.get("class_path", "x")
@@ -81,8 +89,9 @@ def trial_args(setup: TrialSetup, config: Mapping[str, Any], trial_dir: Path) ->
     report = WORKERS_REPORT_CALLBACK if setup.workers > 1 else REPORT_CALLBACK
     args = ["--config", setup.base_config, *setup.extra_args, *override_args(config),
             "--trainer.default_root_dir", str(trial_dir), f"--trainer.callbacks+={report}"]
-    if setup.group:
-        args += ["--wandb_group", setup.group]
+    if setup.group:  # wandb: the trial's run in the experiment's group, its sampled values at the config's top level
+        args += ["--wandb_group", f"tune/{setup.group}", "--wandb_job_type", "trial",
+                 "--wandb_config", json.dumps(trial_wandb_config(config, setup.workers))]
     if setup.single_device and setup.workers == 1:
         args += ["--trainer.devices", "1"]  # one process per trial; Lightning DDP cannot fork inside a Ray actor
     # a retried or resumed trial continues where it stopped; the ranks of a Ray Train job that Ray restarts

@@ -68,6 +68,31 @@ def shard_entries(entries: Sequence[Entry], pieces: list[tuple[int, range]], sam
     return [(entries[i][0], entries[i][1], starts[0], starts[-1] + span) for i, starts in pieces]
 
 
+def chunk_pieces(pieces: list[tuple[int, range]], batch_size: int, chunk_clips: int) -> list[list[tuple[int, range]]]:
+    """Cut a rank's epoch (``epoch_shard``'s pieces, in order) into chunks of about ``chunk_clips`` pieces that
+    each hold a whole number of batches (the last one takes the rest): one DALI pipeline reads each chunk, so
+    no batch straddles two. The piece that reaches ``chunk_clips`` is split at the next batch boundary if it
+    crosses it; the concatenated chunks are exactly ``pieces``. ``chunk_clips`` <= 0: one chunk."""
+    if chunk_clips <= 0:
+        return [list(pieces)] if pieces else []
+    chunks: list[list[tuple[int, range]]] = []
+    current: list[tuple[int, range]] = []
+    count = 0  # samples in ``current``
+    for index, starts in pieces:
+        while len(starts):
+            if len(current) >= chunk_clips and count % batch_size == 0:
+                chunks.append(current)
+                current, count = [], 0
+            take = len(starts)
+            if len(current) + 1 >= chunk_clips:  # this piece fills the chunk: end it at the next batch boundary
+                take = min(take, -(-(count + 1) // batch_size) * batch_size - count)
+            current.append((index, starts[:take]))
+            count, starts = count + take, starts[take:]
+    if current:
+        chunks.append(current)
+    return chunks
+
+
 def shard_size(entries: Sequence[Entry], sampling: FrameSampling, shard_id: int, num_shards: int,
                equal: bool) -> int:
     """Samples rank ``shard_id`` reads per epoch (the same every epoch)."""

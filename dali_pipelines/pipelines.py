@@ -24,8 +24,11 @@ from lightning_fer.atomic_write import write_text
 READER_NAME = "clips"
 
 
-def build_pipeline(spec: PipelineSpec) -> Pipeline:
-    """Build (not yet run) a pipeline producing ``frames`` (F x 1 x H x W float32 per sample) and ``labels``."""
+def build_pipeline(spec: PipelineSpec, lazy_init: bool = False) -> Pipeline:
+    """Build (not yet run) a pipeline producing ``frames`` (F x 1 x H x W float32 per sample) and ``labels``.
+
+    ``lazy_init``: the reader opens and indexes its clips at the first run, in DALI's threads, instead of in
+    ``Pipeline.build()`` under the GIL (the chunked loader prepares the next chunk so while one is read)."""
     write_file_list(spec.entries, spec.file_list)
 
     @pipeline_def(batch_size=spec.batch_size, num_threads=spec.num_threads, device_id=spec.device_id,
@@ -37,7 +40,7 @@ def build_pipeline(spec: PipelineSpec) -> Pipeline:
             sequence_length=spec.sampling.sequence_length, stride=spec.sampling.stride, step=spec.sampling.step,
             shard_id=spec.shard_id, num_shards=spec.num_shards, random_shuffle=spec.shuffle,
             initial_fill=256 if spec.shuffle else 1, seed=spec.seed, pad_last_batch=not spec.shuffle,
-            stick_to_shard=True, name=READER_NAME,
+            stick_to_shard=True, name=READER_NAME, lazy_init=lazy_init,
         )
         if spec.device_id is not None and not spec.decodes_on_gpu:
             frames, labels = frames.gpu(), labels.gpu()

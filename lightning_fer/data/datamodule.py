@@ -16,6 +16,7 @@ from typing import Literal
 import pytorch_lightning as pl
 import torch
 
+from dali_pipelines.epoch_order import DEFAULT_CHUNK_CLIPS
 from dali_pipelines.spec import (
     MODEL_INPUT_SIDE,
     NVDEC_MIN_SIDE,
@@ -57,6 +58,7 @@ class FERDataModule(pl.LightningDataModule):
         device: Literal["auto", "cpu", "gpu"] = "auto",  # where DALI preprocesses (and decodes, see decoder)
         decoder: Literal["cpu", "nvdec"] = "cpu",  # on a GPU: nvdec decodes 128-px clips there (slower, BENCHMARKS)
         num_threads: int = 2,  # DALI CPU threads per rank
+        chunk_clips: int = DEFAULT_CHUNK_CLIPS,  # DALI: clips per pipeline; start-up indexes one chunk (0: all)
         num_workers: int = 2,  # baseline DataLoader workers per rank
         check_decode: bool = True,  # decode the first frame of every clip before training
         seed: int = 0,  # shuffle seed (epoch e uses seed + e)
@@ -182,7 +184,7 @@ class FERDataModule(pl.LightningDataModule):
             num_threads=hp.num_threads,
         )
         return DaliFrameLoader(spec, train, *self._progress_fns(train),
-                               entry_table=identity.entry_table() if identity else None)
+                               entry_table=identity.entry_table() if identity else None, chunk_clips=hp.chunk_clips)
 
     def _progress_fns(self, train: bool) -> tuple[Callable[[], int] | None, Callable[[], int] | None]:
         """The trainer's epoch, and (training) the batches its loop has processed in it: the loader's resume

@@ -44,22 +44,32 @@ def shard_bounds(total: int, shard_id: int, num_shards: int, equal: bool) -> ran
     return range((total * shard_id) // num_shards, (total * (shard_id + 1)) // num_shards)
 
 
+def sample_counts(entries: Sequence[Entry], sampling: FrameSampling) -> np.ndarray:
+    """Samples per entry (``len(sample_starts(...))`` for each, vectorized: 100,000 entries in milliseconds)."""
+    span = (sampling.sequence_length - 1) * sampling.stride + 1
+    bounds = np.array([(e[2], e[3]) for e in entries], dtype=np.int64).reshape(-1, 2)
+    return np.maximum(0, (bounds[:, 1] - bounds[:, 0] - span) // sampling.step + 1)
+
+
 def epoch_shard(entries: Sequence[Entry], sampling: FrameSampling, seed: int, epoch: int, shuffle: bool,
                 shard_id: int = 0, num_shards: int = 1) -> list[tuple[int, range]]:
     """This rank's samples this epoch as (entry index, sample starts), entries in the epoch's order.
 
     Training (``shuffle``) takes equal blocks; evaluation keeps file order and covers every sample once.
     """
-    counts = [len(sample_starts(e[2], e[3], sampling)) for e in entries]
     order = entry_order(len(entries), seed, epoch, shuffle)
-    mine = shard_bounds(sum(counts), shard_id, num_shards, equal=shuffle)
-    pieces, offset = [], 0
-    for index in order:
-        first, stop = max(mine.start - offset, 0), min(mine.stop - offset, counts[index])
+    counts = sample_counts(entries, sampling)[order]  # in the epoch's order
+    ends = np.cumsum(counts)
+    begins = ends - counts
+    mine = shard_bounds(int(ends[-1]) if len(ends) else 0, shard_id, num_shards, equal=shuffle)
+    pieces = []
+    # only the entries whose samples overlap this rank's block [mine.start, mine.stop)
+    for pos in range(int(np.searchsorted(ends, mine.start, side="right")),
+                     int(np.searchsorted(begins, mine.stop, side="left"))):
+        first, stop = max(mine.start - int(begins[pos]), 0), min(mine.stop - int(begins[pos]), int(counts[pos]))
         if first < stop:
-            starts = sample_starts(entries[index][2], entries[index][3], sampling)
-            pieces.append((int(index), starts[first:stop]))
-        offset += counts[index]
+            index = int(order[pos])
+            pieces.append((index, sample_starts(entries[index][2], entries[index][3], sampling)[first:stop]))
     return pieces
 
 
@@ -97,8 +107,7 @@ def chunk_pieces(pieces: list[tuple[int, range]], batch_size: int, chunk_clips: 
 def shard_size(entries: Sequence[Entry], sampling: FrameSampling, shard_id: int, num_shards: int,
                equal: bool) -> int:
     """Samples rank ``shard_id`` reads per epoch (the same every epoch)."""
-    total = sum(len(sample_starts(e[2], e[3], sampling)) for e in entries)
-    return len(shard_bounds(total, shard_id, num_shards, equal))
+    return len(shard_bounds(int(sample_counts(entries, sampling).sum()), shard_id, num_shards, equal))
 
 
 def spearman(first: Sequence[int], second: Sequence[int]) -> float:

@@ -97,8 +97,9 @@ class DaliFrameLoader:
         self.progress = EpochProgress(spec.seed, epoch_fn, consumed_fn)
         self.shard_size = shard_size(spec.entries, spec.sampling, spec.shard_id, spec.num_shards, equal=spec.shuffle)
         self._ready: tuple[tuple[int, int], _Chunk] | None = None  # chunk 0 of an upcoming pass, built early
+        self._planned: tuple[tuple[int, int], list] | None = None
         epoch = self.progress.upcoming_epoch()
-        first = self._plan(epoch)[0][1]()  # fails early on bad settings; bad clips fail at the first batch
+        first = self._chunk(epoch, 0, *self._plan(epoch)[0][1:])  # bad settings fail here, bad clips at the first batch
         first.start()  # chunk 0 is indexed in DALI's threads while the trainer sets up
         self._ready = ((epoch, self.progress.seed), first)
 
@@ -107,23 +108,33 @@ class DaliFrameLoader:
         batches = self.shard_size / self.spec.batch_size
         return math.floor(batches) if self.train else math.ceil(batches)
 
-    def _plan(self, epoch: int) -> list[tuple[int, Callable[[], _Chunk]]]:
-        """The pass's chunks as (batches, build function), in reading order."""
+    def _plan(self, epoch: int) -> list[tuple[int, list[tuple[int, range]], int]]:
+        """The pass's chunks as (batches, pieces, samples), in reading order (kept for the last epoch asked).
+
+        Plain data, no closures over ``self``: a reference cycle would leave a pipeline to the garbage collector,
+        which may run it in a forked DataLoader worker, where DALI's destructor waits forever (seen in tests)."""
         spec, seed = self.spec, self.progress.seed
+        if self._planned is not None and self._planned[0] == (epoch, seed):
+            return self._planned[1]
         pieces = epoch_shard(spec.entries, spec.sampling, seed, epoch, spec.shuffle, spec.shard_id, spec.num_shards)
-        chunks = chunk_pieces(pieces, spec.batch_size, self.chunk_clips) or [[]]
         plan = []
-        for k, chunk in enumerate(chunks):
+        for chunk in chunk_pieces(pieces, spec.batch_size, self.chunk_clips) or [[]]:
             samples = sum(len(starts) for _, starts in chunk)
             batches = samples // spec.batch_size if self.train else -(-samples // spec.batch_size)
-            pipeline_seed = seed + epoch if self.train else seed
-            if k > 0:
-                pipeline_seed = int(np.random.SeedSequence([seed, epoch, k]).generate_state(1)[0] >> 1)
-            chunk_spec = dataclasses.replace(
-                spec, entries=shard_entries(spec.entries, chunk, spec.sampling), seed=pipeline_seed,
-                shard_id=0, num_shards=1, file_list=_chunk_file(spec.file_list, k))
-            plan.append((batches, lambda s=chunk_spec, n=samples: _Chunk(s, n, self.train)))
+            plan.append((batches, chunk, samples))
+        self._planned = ((epoch, seed), plan)
         return plan
+
+    def _chunk(self, epoch: int, k: int, chunk: list[tuple[int, range]], samples: int) -> _Chunk:
+        """Chunk k's pipeline: seed + epoch (training) or seed for chunk 0, one drawn from (seed, epoch, k) after."""
+        spec, seed = self.spec, self.progress.seed
+        pipeline_seed = seed + epoch if self.train else seed
+        if k > 0:
+            pipeline_seed = int(np.random.SeedSequence([seed, epoch, k]).generate_state(1)[0] >> 1)
+        chunk_spec = dataclasses.replace(spec, entries=shard_entries(spec.entries, chunk, spec.sampling),
+                                         seed=pipeline_seed, shard_id=0, num_shards=1,
+                                         file_list=_chunk_file(spec.file_list, k))
+        return _Chunk(chunk_spec, samples, self.train)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, skip = self.progress.start_pass()
@@ -137,15 +148,16 @@ class DaliFrameLoader:
         done = 0  # batches of the chunks before the current one
         current = upcoming = None
         try:
-            for k, (batches, make) in enumerate(plan):
+            for k, (batches, pieces, samples) in enumerate(plan):
                 if done + batches <= skip:  # resume: a chunk wholly consumed before the checkpoint
                     done += batches
                     yield from [None] * batches
                     continue
-                current = upcoming or (first if k == 0 and first is not None else make())
+                current = upcoming or (first if k == 0 and first is not None else
+                                       self._chunk(epoch, k, pieces, samples))
                 upcoming = None
                 if k + 1 < len(plan):
-                    upcoming = plan[k + 1][1]()
+                    upcoming = self._chunk(epoch, k + 1, *plan[k + 1][1:])
                     upcoming.start()  # indexed and decoding in DALI's threads while this chunk is read
                 for tensors in current:
                     yield self._batch(tensors)

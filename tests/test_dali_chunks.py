@@ -100,7 +100,7 @@ def test_resume_in_a_later_chunk_yields_the_remaining_batches(ranges, tmp_path: 
                     augmentation=Augmentation(flip=True, rotate_degrees=10.0, brightness=0.2))
 
     first = fresh()
-    plan = [batches for batches, _ in first._plan(1)]
+    plan = [batches for batches, _, _ in first._plan(1)]
     stop = plan[0] + plan[1] + 1  # one batch into the third chunk
     batches = iter(first)
     for _ in range(stop):

@@ -140,9 +140,11 @@ def make_loader(args, links, chunk_clips: int | None, file_list: str):
         dataset = ClipFrameDataset(ranges, sampling, Normalization(), shuffle=True, seed=0, shard_id=0, num_shards=2)
         return BaselineFrameLoader(dataset, per_batch, True, args.threads)
     from dali_pipelines.loader import DaliFrameLoader
+    from lightning_fer.video_io import video_info
 
     spec = PipelineSpec(entries=entries, file_list=file_list, batch_size=per_batch, sampling=sampling, shuffle=True,
-                        seed=0, shard_id=0, num_shards=2, num_threads=args.threads)
+                        seed=0, shard_id=0, num_shards=2, num_threads=args.threads,
+                        clip_size=video_info(entries[0][0]).width)  # 128-px clips: the centre 112 is read
     return DaliFrameLoader(spec, train=True, epoch_fn=lambda: 0, chunk_clips=chunk_clips)
 
 

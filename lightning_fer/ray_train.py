@@ -22,12 +22,12 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from lightning_fer.errors import UserError
+from lightning_fer.run_dirs import RunFolder
 
 WORKER_CALLBACK = "lightning_fer.ray_train.RayTrainWorker"
 # What the process driving a job (a Tune trial function, a `fer scale` Ray task) reserves: no CPU or GPU, its
 # ranks reserve those (Ray needs a non-empty request: a little logical memory)
 DRIVER_MEMORY = 128 * 2**20
-WORKERS_FILE = "ray_workers.jsonl"
 # Lightning's documented Ray setup: all visible devices of the worker ("auto"), Ray's strategy and environment
 # (the strategy as a mapping: a bare class path would be taken for a registry name such as "ddp")
 WORKER_ARGS = ("--trainer.strategy", '{"class_path": "ray.train.lightning.RayDDPStrategy"}',
@@ -104,7 +104,7 @@ def fit_on_workers(args: Sequence[str], workers: Workers, run_dir: Path, max_fai
             num_workers=workers.count, use_gpu=workers.gpus > 0,
             resources_per_worker={"CPU": workers.cpus, **({"GPU": workers.gpus} if workers.gpus else {})}),
         run_config=ray.train.RunConfig(
-            name="ray_train", storage_path=str(Path(run_dir).resolve()), callbacks=callbacks,
+            name=RunFolder(run_dir).ray_train.name, storage_path=str(Path(run_dir).resolve()), callbacks=callbacks,
             failure_config=ray.train.FailureConfig(max_failures=max_failures)),
     )
     trainer.fit()
@@ -136,12 +136,12 @@ class RayTrainWorker(pl.Callback):
                   "node": socket.gethostname(), "pid": os.getpid(), "device": str(trainer.strategy.root_device),
                   "placement_group": group.id.hex() if group else None}
         Path(trainer.default_root_dir).mkdir(parents=True, exist_ok=True)
-        with open(Path(trainer.default_root_dir) / WORKERS_FILE, "a") as f:  # one short line: atomic append
+        with open(RunFolder(trainer.default_root_dir).ray_workers, "a") as f:  # one short line: atomic append
             f.write(json.dumps(record) + "\n")
 
 
 def read_workers(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / WORKERS_FILE
+    path = RunFolder(run_dir).ray_workers
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lightning_fer.errors import UserError
+from lightning_fer.run_dirs import RunFolder
 from lightning_fer.scale.plan import Point
-from lightning_fer.scale.recorder import POINT_FILE
 
 BACKENDS = ("local", "slurm", "ray")
 
@@ -51,7 +51,7 @@ def run_local(points: Sequence[Point], dry_run: bool = False, force: bool = Fals
                 tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
                 print(f"{tail}\npoint {point.name} failed (exit {code}); full log: {log}", file=sys.stderr)
                 return code or 1
-            print(f"   done in {seconds:.0f} s -> {point.run_dir / POINT_FILE}", flush=True)
+            print(f"   done in {seconds:.0f} s -> {RunFolder(point.run_dir).scale_point}", flush=True)
     return 0
 
 
@@ -64,7 +64,7 @@ def run_point(point: Point, env: dict[str, str] | None = None, cwd: str | None =
 
     run_dir = Path(cwd or ".") / point.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    resume = holds_run(run_dir) and not (run_dir / POINT_FILE).is_file()
+    resume = holds_run(run_dir) and not RunFolder(run_dir).scale_point.is_file()
     start = time.monotonic()
     with open(run_dir / "fit.log", "a") as out:
         code = subprocess.run(local_command(point, resume), stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
@@ -82,10 +82,10 @@ def _refuse_multi_node(points: Sequence[Point]) -> None:
 def _skip(point: Point, force: bool, header: str) -> bool:
     """A finished point is skipped; with ``force`` its folder is moved aside (nothing of it is lost or mixed
     into the new run, which `fer fit` would refuse anyway) and the point runs anew."""
-    if not (point.run_dir / POINT_FILE).is_file():
+    if not RunFolder(point.run_dir).scale_point.is_file():
         return False
     if not force:
-        print(f"{header}: done already ({point.run_dir / POINT_FILE}), skipped")
+        print(f"{header}: done already ({RunFolder(point.run_dir).scale_point}), skipped")
         return True
     stamp, number = time.strftime("%Y%m%d-%H%M%S"), 1
     aside = point.run_dir.with_name(f"{point.run_dir.name}.replaced-{stamp}")

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from lightning_fer.atomic_write import write_text
-from lightning_fer.run_dirs import resume_args
+from lightning_fer.run_dirs import RunFolder, resume_args
 from lightning_fer.tune.report import for_schedulers, read_epochs
 
-DONE_FILE = "trial_done.json"
 REPORT_CALLBACK = "lightning_fer.tune.report.TuneReport"
 WORKERS_REPORT_CALLBACK = "lightning_fer.tune.report.TrainReport"  # multi-worker trials
 
@@ -109,7 +108,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     trial_dir.mkdir(parents=True, exist_ok=True)
     if setup.cwd and Path(setup.cwd).is_dir():
         os.chdir(setup.cwd)
-    if (trial_dir / DONE_FILE).is_file():
+    if RunFolder(trial_dir).trial_done.is_file():
         for row in read_epochs(trial_dir):
             tune.report(for_schedulers(row))
         return
@@ -128,4 +127,5 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         except SystemExit as exit_:  # jsonargparse exits on a bad flag: make it a trial error Tune can show
             raise RuntimeError(f"fer fit {' '.join(args)} exited with {exit_.code} (bad override?)") from None
     epochs = read_epochs(trial_dir)
-    write_text(trial_dir / DONE_FILE, json.dumps({"epochs": len(epochs), "config": dict(config)}, default=str))
+    done = {"epochs": len(epochs), "config": dict(config)}
+    write_text(RunFolder(trial_dir).trial_done, json.dumps(done, default=str))

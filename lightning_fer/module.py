@@ -4,7 +4,7 @@ One ``_step`` serves train/val/test. Loss and metrics are torchmetrics objects, 
 are reduced over every rank's samples exactly (sum of losses / sum of counts), not averaged per rank.
 The module writes no files: each evaluation's results stay in ``eval_results`` for the callbacks
 (lightning_fer.callbacks.reports writes the test report and logs sample frames). Every checkpoint it is saved
-in carries ``checkpoint["fer"]`` (lightning_fer.predict.checkpoint.training_record), weights-only ones too, so
+in carries ``checkpoint["fer"]`` (lightning_fer.checkpoint_record.training_record), weights-only ones too, so
 inference needs nothing but the checkpoint.
 """
 
@@ -200,10 +200,10 @@ class FERModule(pl.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "normalization"):
             return
-        from lightning_fer.predict.checkpoint import RECORD_KEY, training_record
+        from lightning_fer.checkpoint_record import RECORD_KEY, training_record
 
-        if self._fer_record is None:  # the same for every checkpoint of a run: read prepare.json once
-            self._fer_record = training_record(datamodule.hparams.data_dir, tuple(datamodule.class_names),
+        if self._fer_record is None:  # the same for every checkpoint of a run: prepare.json as the data module read it
+            self._fer_record = training_record(datamodule.prepare_info(), tuple(datamodule.class_names),
                                                datamodule.normalization(), dict(self.hparams))
         checkpoint[RECORD_KEY] = self._fer_record
 

@@ -204,6 +204,28 @@ def make_cli(args: Sequence[str], run: bool = True) -> FERCLI:
     )
 
 
+class _ConfigOnly(FERCLI):
+    """The CLI's parser and defaults without instantiating anything (no model, trainer, logger or file)."""
+
+    def instantiate_classes(self) -> None:
+        pass
+
+
+def resolved_fit_config(args: Sequence[str]):
+    """The config `fer fit ARGS` would run with (jsonargparse Namespace: base YAML, overrides and defaults
+    resolved by LightningCLI itself), for commands that need a config value before any run starts."""
+    import logging
+
+    seed_log = logging.getLogger("lightning_fabric.utilities.seed")
+    level = seed_log.level
+    seed_log.setLevel(logging.WARNING)  # LightningCLI seeds from the config and says so: not news here
+    try:
+        return _ConfigOnly(FERModule, FERDataModule, args=shipped_config_args(args), run=False,
+                           auto_configure_optimizers=False).config
+    finally:
+        seed_log.setLevel(level)
+
+
 def shipped_config_args(argv: Sequence[str]) -> list[str]:
     """``--config configs/X.yaml`` (or ``--config=...``) pointed at the shipped copy when the cwd has none."""
     out, after_flag = [], False

@@ -86,12 +86,11 @@ def run(args: argparse.Namespace) -> int:
 def _held_out_video(prepared: Path, config: Path) -> Path:
     """Source video of the first test-split clip under the config's split settings."""
     from lightning_fer.data.datamodule import FERDataModule
+    from lightning_fer.lightning_cli import resolved_fit_config
     from lightning_fer.prepare import read_manifest
-    from lightning_fer.yaml_mapping import load_yaml_mapping
 
-    data = load_yaml_mapping(config, "config").get("data") or {}
+    data = resolved_fit_config(["--config", str(config), "--data.data_dir", str(prepared)]).data
     split_keys = ("protocol", "val_fraction", "test_fraction", "split_seed", "segment_frames", "num_folds", "fold")
-    split = {k: v for k, v in data.items() if k in split_keys}
-    test = FERDataModule(data_dir=str(prepared), **split).prepare_splits()["test"]
+    test = FERDataModule(data_dir=str(prepared), **{k: data[k] for k in split_keys}).prepare_splits()["test"]
     manifest = read_manifest(prepared).set_index("video_id")
     return Path(manifest.loc[test[0].video_id, "source"])

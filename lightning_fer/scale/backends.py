@@ -153,7 +153,7 @@ def run_ray(points: Sequence[Point], dry_run: bool = False, force: bool = False,
     max_cpus, max_gpus = _node_capacity(connect=not dry_run)
     tasks, remote, remote_train = {}, ray.remote(run_point), ray.remote(run_point_on_workers)
     for index, point in enumerate(points, 1):
-        gpus = point.split.devices if max_gpus > 0 and _accelerator(point.fit_args) != "cpu" else 0
+        gpus = point.devices if max_gpus > 0 and point.accelerator != "cpu" else 0
         if point.split.devices == 1 and gpus > max_gpus:
             raise UserError(f"point {point.name} needs {gpus} GPUs but the largest Ray node has {max_gpus:g}")
         cpus = max(1.0, min(point.split.devices * cpus_per_rank, max_cpus)) if not gpus else 1.0
@@ -221,13 +221,3 @@ def _node_capacity(connect: bool) -> tuple[float, float]:
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     return max(n.get("CPU", 0) for n in nodes), max(n.get("GPU", 0) for n in nodes)
 
-
-def _accelerator(args: Sequence[str]) -> str | None:
-    """The last --trainer.accelerator among a point's fit args (the base config's otherwise: None)."""
-    value = None
-    for i, arg in enumerate(args):
-        if arg == "--trainer.accelerator" and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith("--trainer.accelerator="):
-            value = arg.split("=", 1)[1]
-    return value

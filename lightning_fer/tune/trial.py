@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_fer.atomic_write import write_text
+from lightning_fer.cli_overrides import override_args
 from lightning_fer.run_dirs import RunFolder, resume_args
 from lightning_fer.tune.report import for_schedulers, read_epochs
 
@@ -40,21 +41,6 @@ class TrialSetup:
     gpus_per_worker: float = 0.0
     max_failures: int = 0  # restarts of a multi-worker trial's Ray Train job after a worker fails
     notes: dict[str, Any] = field(default_factory=dict)
-
-
-def override_args(config: Mapping[str, Any]) -> list[str]:
-    """Sampled values as LightningCLI flags; sorted so a class_path choice precedes its init_args overrides."""
-    args: list[str] = []
-    for key in sorted(config):
-        value = config[key]
-        if isinstance(value, dict | list):
-            text = json.dumps(value)
-        elif value is None:
-            text = "null"
-        else:
-            text = str(value)
-        args += [f"--{key}", text]
-    return args
 
 
 def run_dir_name(trial_id: str, config: Mapping[str, Any]) -> str:

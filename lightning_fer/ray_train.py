@@ -57,21 +57,21 @@ def concurrent_jobs(workers: Workers, what: str = "a trial") -> int:
     Each rank must fit on one node and all ranks on the cluster; the limiting resource (GPUs, else CPUs) sets
     the number of concurrent jobs (Ray's `max_concurrent_trials` advice for Train inside Tune).
     """
-    import ray
+    from lightning_fer.ray_runtime import ray_capacity
 
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    cluster = ray.cluster_resources()
+    capacity = ray_capacity()
+    cluster = capacity.total
     for key, per_rank in (("CPU", workers.cpus), ("GPU", workers.gpus)):
-        largest = max((n.get(key, 0.0) for n in nodes), default=0.0)
+        largest = capacity.largest(key)
         if per_rank > largest:
             raise UserError(f"{what} of {workers.describe()}: one worker needs {per_rank:g} {key}(s) but the "
                             f"largest Ray node has {largest:g}")
         # ranks fill whole nodes: count how many whole workers each node holds
-        fits = sum(int(n.get(key, 0.0) // per_rank) for n in nodes) if per_rank else workers.count
+        fits = capacity.placeable(key, per_rank) if per_rank else workers.count
         if fits < workers.count:
             raise UserError(f"{what} of {workers.describe()} needs {workers.count * per_rank:g} {key}(s) but the "
                             f"Ray cluster can place only {fits} such worker(s) ({cluster.get(key, 0):g} {key}(s) on "
-                            f"{len(nodes)} node(s)): lower --workers-per-trial or the resources per worker")
+                            f"{len(capacity.nodes)} node(s)): lower --workers-per-trial or the resources per worker")
     limits = [cluster.get(k, 0.0) // need for k, need in workers.total().items() if need > 0]
     return max(1, int(min(limits))) if limits else 1
 

@@ -131,6 +131,11 @@ class RunFolder:
         return self.root / "ray_train"
 
     @property
+    def fit_log(self) -> Path:
+        """The output of a scaling point's `fer fit` (scale/backends.py runs it as a subprocess or Ray job)."""
+        return self.root / "fit.log"
+
+    @property
     def scale_point(self) -> Path:
         """What one point of a scaling study measured (scale/recorder.py)."""
         return self.root / "scale_point.json"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,10 @@ class TrialSetup:
     extra_args: tuple[str, ...] = ()
     cwd: str = ""  # relative paths in the configs resolve from here (the driver's working directory)
     group: str = ""  # wandb group: the experiment name
-    single_device: bool = True
     workers: int = 1  # ranks per trial: > 1 runs the trial as a Ray Train job
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
     max_failures: int = 0  # restarts of a multi-worker trial's Ray Train job after a worker fails
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 def run_dir_name(trial_id: str, config: Mapping[str, Any]) -> str:
@@ -77,7 +75,7 @@ def trial_args(setup: TrialSetup, config: Mapping[str, Any], trial_dir: Path) ->
     if setup.group:  # wandb: the trial's run in the experiment's group, its sampled values at the config's top level
         args += ["--wandb_group", f"tune/{setup.group}", "--wandb_job_type", "trial",
                  "--wandb_config", json.dumps(trial_wandb_config(config, setup.workers))]
-    if setup.single_device and setup.workers == 1:
+    if setup.workers == 1:
         args += ["--trainer.devices", "1"]  # one process per trial; Lightning DDP cannot fork inside a Ray actor
     # a retried or resumed trial continues where it stopped; the ranks of a Ray Train job that Ray restarts
     # after a worker failure rerun these arguments, so they always ask for `last` (none yet: a fresh start)

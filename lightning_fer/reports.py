@@ -12,7 +12,7 @@ import torch
 
 from lightning_fer.atomic_write import write_text
 from lightning_fer.markdown import markdown_table
-from lightning_fer.plotting import save_figure
+from lightning_fer.plotting import pyplot, save_figure
 from lightning_fer.run_dirs import report_file
 
 
@@ -63,10 +63,7 @@ def per_class_metrics(confmat: np.ndarray, class_names: tuple[str, ...]) -> dict
 
 
 def plot_confusion(confmat: np.ndarray, class_names: tuple[str, ...], path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     confmat = np.asarray(confmat, dtype=np.int64)
     fig, ax = plt.subplots(figsize=(6, 5))

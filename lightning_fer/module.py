@@ -21,7 +21,6 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
-    MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
 )
@@ -81,7 +80,6 @@ class FERModule(pl.LightningModule):
             "acc": MulticlassAccuracy(num_classes, average="micro"),
             "precision": MulticlassPrecision(num_classes, average=None),
             "recall": MulticlassRecall(num_classes, average=None),
-            "f1": MulticlassF1Score(num_classes, average=None),
             "confmat": MulticlassConfusionMatrix(num_classes),
         })
 
@@ -146,10 +144,13 @@ class FERModule(pl.LightningModule):
             self.test_outputs.add(logits, batch[1], batch[2])
 
     def _end_eval_epoch(self, stage: str) -> None:
+        from lightning_fer.evaluation.metrics import macro_f1
+
         results = self.eval_metrics[f"{stage}_"].compute()
         self.log(f"{stage}_acc", results["acc"], prog_bar=True)
-        for name in ("precision", "recall", "f1"):
+        for name in ("precision", "recall"):
             self.log(f"{stage}_{name}_macro", results[name].mean())
+        self.log(f"{stage}_f1_macro", macro_f1(results["confmat"].cpu().numpy()))  # the report's definition
         self.eval_results[stage] = EvalResults(results["confmat"].cpu(), float(self.losses[f"{stage}_"].compute()))
         self.eval_metrics[f"{stage}_"].reset()
 

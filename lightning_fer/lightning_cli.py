@@ -31,14 +31,13 @@ from lightning_fer.callbacks import (
     SampleFrameLogger,
     SlurmRequeue,
     TestReportWriter,
-    run_checkpoint_dir,
 )
 from lightning_fer.callbacks.progress import ProgressMode, wants_lines
 from lightning_fer.data.datamodule import FERDataModule
 from lightning_fer.errors import UserError
 from lightning_fer.module import FERModule
 from lightning_fer.resources import resolve_config
-from lightning_fer.run_dirs import fit_run_dir
+from lightning_fer.run_dirs import RunFolder, fit_run_dir
 from lightning_fer.wandb_runs import WandbOptions, WandbRunSummary, run_identity, top_level_values, wandb_options
 
 
@@ -88,8 +87,8 @@ class FERCLI(LightningCLI):
 
             root = config.trainer.get("default_root_dir") or "runs/default"
             # fit logs to <root>/metrics.csv; test/validate to <root>/<subcommand>/ so they never overwrite it
-            version = "" if self.subcommand == "fit" else (self.subcommand or "")
-            keep_previous_metrics(Path(root) / version)
+            version = RunFolder.metrics_version(self.subcommand)
+            keep_previous_metrics(RunFolder(root).metrics_csv(self.subcommand or ""))
             # CSVLogger warns that earlier files "will be deleted"; the only one it deletes, metrics.csv, was moved
             warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
             loggers = [CSVLogger(save_dir=root, name="", version=version)]
@@ -131,9 +130,9 @@ class FERCLI(LightningCLI):
         config = self.config_init[self.subcommand]
         if config.get("ckpt_path") != "last":
             return
-        root = Path(self.trainer.default_root_dir)
-        newer = newer_hpc_checkpoint(root)
-        last = run_checkpoint_dir(root) / "last.ckpt"
+        folder = RunFolder(self.trainer.default_root_dir)
+        newer = folder.newer_hpc_checkpoint()
+        last = folder.last_checkpoint
         if newer is not None:
             config["ckpt_path"] = str(newer)
             if self.trainer.is_global_zero:
@@ -159,22 +158,12 @@ class FERCLI(LightningCLI):
     def _default_to_best_checkpoint(self) -> None:
         config = self.config_init[self.subcommand]  # what LightningCLI passes to trainer.test/validate
         if not config.get("ckpt_path"):
-            best = run_checkpoint_dir(self.trainer.default_root_dir) / "best.ckpt"
+            best = RunFolder(self.trainer.default_root_dir).best_checkpoint
             if not best.is_file():
                 raise UserError(f"no --ckpt_path given and {best} does not exist: train first (fer fit) "
                                 "or pass --ckpt_path")
             config["ckpt_path"] = str(best)
             print(f"evaluating the lowest-val_loss checkpoint {best}")
-
-
-def newer_hpc_checkpoint(root: Path) -> Path | None:
-    """The highest-numbered ``<root>/hpc_ckpt_N.ckpt`` if it is newer than every ``<root>/checkpoints/last*.ckpt``."""
-    hpc = [p for p in root.glob("hpc_ckpt_*.ckpt") if p.stem.removeprefix("hpc_ckpt_").isdigit()]
-    if not hpc:
-        return None
-    newest = max(hpc, key=lambda p: int(p.stem.removeprefix("hpc_ckpt_")))
-    last = [p.stat().st_mtime for p in run_checkpoint_dir(root).glob("last*.ckpt")]
-    return newest if all(newest.stat().st_mtime > mtime for mtime in last) else None
 
 
 def launch_rank() -> int:
@@ -184,19 +173,18 @@ def launch_rank() -> int:
     return getattr(rank_zero_only, "rank", 0)
 
 
-def keep_previous_metrics(root: Path) -> Path | None:
+def keep_previous_metrics(current: Path) -> Path | None:
     """Move an earlier ``metrics.csv`` aside (metrics.1.csv, ...): CSVLogger would overwrite it on a resume.
 
     Only global rank 0 (known from the launcher's environment before the trainer exists) moves it; the other
     ranks of a DDP job would race it for the same file.
     """
-    current = root / "metrics.csv"
     if launch_rank() != 0 or not current.is_file():
         return None
     index = 1
-    while (root / f"metrics.{index}.csv").exists():
+    while current.with_name(f"{current.stem}.{index}{current.suffix}").exists():
         index += 1
-    target = root / f"metrics.{index}.csv"
+    target = current.with_name(f"{current.stem}.{index}{current.suffix}")
     try:
         current.rename(target)
     except FileNotFoundError:  # another process of the same launch moved it first
@@ -214,6 +202,28 @@ def make_cli(args: Sequence[str], run: bool = True) -> FERCLI:
         trainer_defaults={"callbacks": [TestReportWriter(), SampleFrameLogger(), SlurmRequeue()]},
         auto_configure_optimizers=False,
     )
+
+
+class _ConfigOnly(FERCLI):
+    """The CLI's parser and defaults without instantiating anything (no model, trainer, logger or file)."""
+
+    def instantiate_classes(self) -> None:
+        pass
+
+
+def resolved_fit_config(args: Sequence[str]):
+    """The config `fer fit ARGS` would run with (jsonargparse Namespace: base YAML, overrides and defaults
+    resolved by LightningCLI itself), for commands that need a config value before any run starts."""
+    import logging
+
+    seed_log = logging.getLogger("lightning_fabric.utilities.seed")
+    level = seed_log.level
+    seed_log.setLevel(logging.WARNING)  # LightningCLI seeds from the config and says so: not news here
+    try:
+        return _ConfigOnly(FERModule, FERDataModule, args=shipped_config_args(args), run=False,
+                           auto_configure_optimizers=False).config
+    finally:
+        seed_log.setLevel(level)
 
 
 def shipped_config_args(argv: Sequence[str]) -> list[str]:

@@ -17,6 +17,8 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.loggers.logger import rank_zero_experiment
 
+from lightning_fer.run_dirs import RunFolder
+
 
 def wandb_has_credentials() -> bool:
     """An API key in the environment or a wandb entry in ~/.netrc (what `wandb login` writes)."""
@@ -29,13 +31,10 @@ def wandb_has_credentials() -> bool:
         return False
 
 
-RUN_ID_FILE = "wandb_id.txt"
-
-
 def folder_run_id(root: str | Path, create: bool = True) -> str | None:
     """The wandb run id of the run folder ``root``: read from ``wandb_id.txt``, else (``create``) made and
     written there atomically. Only global rank 0 creates it (its logger alone creates the run); the others read."""
-    path = Path(root) / RUN_ID_FILE
+    path = RunFolder(root).wandb_id
     try:
         run_id = path.read_text().strip()
     except FileNotFoundError:

@@ -4,7 +4,7 @@ One ``_step`` serves train/val/test. Loss and metrics are torchmetrics objects, 
 are reduced over every rank's samples exactly (sum of losses / sum of counts), not averaged per rank.
 The module writes no files: each evaluation's results stay in ``eval_results`` for the callbacks
 (lightning_fer.callbacks.reports writes the test report and logs sample frames). Every checkpoint it is saved
-in carries ``checkpoint["fer"]`` (lightning_fer.predict.checkpoint.training_record), weights-only ones too, so
+in carries ``checkpoint["fer"]`` (lightning_fer.checkpoint_record.training_record), weights-only ones too, so
 inference needs nothing but the checkpoint.
 """
 
@@ -21,7 +21,6 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassConfusionMatrix,
-    MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
 )
@@ -81,7 +80,6 @@ class FERModule(pl.LightningModule):
             "acc": MulticlassAccuracy(num_classes, average="micro"),
             "precision": MulticlassPrecision(num_classes, average=None),
             "recall": MulticlassRecall(num_classes, average=None),
-            "f1": MulticlassF1Score(num_classes, average=None),
             "confmat": MulticlassConfusionMatrix(num_classes),
         })
 
@@ -146,10 +144,13 @@ class FERModule(pl.LightningModule):
             self.test_outputs.add(logits, batch[1], batch[2])
 
     def _end_eval_epoch(self, stage: str) -> None:
+        from lightning_fer.evaluation.metrics import macro_f1
+
         results = self.eval_metrics[f"{stage}_"].compute()
         self.log(f"{stage}_acc", results["acc"], prog_bar=True)
-        for name in ("precision", "recall", "f1"):
+        for name in ("precision", "recall"):
             self.log(f"{stage}_{name}_macro", results[name].mean())
+        self.log(f"{stage}_f1_macro", macro_f1(results["confmat"].cpu().numpy()))  # the report's definition
         self.eval_results[stage] = EvalResults(results["confmat"].cpu(), float(self.losses[f"{stage}_"].compute()))
         self.eval_metrics[f"{stage}_"].reset()
 
@@ -200,10 +201,10 @@ class FERModule(pl.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "normalization"):
             return
-        from lightning_fer.predict.checkpoint import RECORD_KEY, training_record
+        from lightning_fer.checkpoint_record import RECORD_KEY, training_record
 
-        if self._fer_record is None:  # the same for every checkpoint of a run: read prepare.json once
-            self._fer_record = training_record(datamodule.hparams.data_dir, tuple(datamodule.class_names),
+        if self._fer_record is None:  # the same for every checkpoint of a run: prepare.json as the data module read it
+            self._fer_record = training_record(datamodule.prepare_info(), tuple(datamodule.class_names),
                                                datamodule.normalization(), dict(self.hparams))
         checkpoint[RECORD_KEY] = self._fer_record
 

@@ -7,9 +7,20 @@ from pathlib import Path
 from lightning_fer.atomic_write import atomic_path
 
 
+def pyplot():
+    """``matplotlib.pyplot`` on the headless Agg backend (clusters and CI have no display): the one place the
+    backend is chosen; every plot of the project gets pyplot here."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig, path: Path, dpi: int = 120) -> Path:
     """tight_layout, save to a temporary name beside ``path``, close the figure, rename into place."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig.tight_layout()
     try:

@@ -22,12 +22,12 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from lightning_fer.errors import UserError
+from lightning_fer.run_dirs import RunFolder
 
 WORKER_CALLBACK = "lightning_fer.ray_train.RayTrainWorker"
 # What the process driving a job (a Tune trial function, a `fer scale` Ray task) reserves: no CPU or GPU, its
 # ranks reserve those (Ray needs a non-empty request: a little logical memory)
 DRIVER_MEMORY = 128 * 2**20
-WORKERS_FILE = "ray_workers.jsonl"
 # Lightning's documented Ray setup: all visible devices of the worker ("auto"), Ray's strategy and environment
 # (the strategy as a mapping: a bare class path would be taken for a registry name such as "ddp")
 WORKER_ARGS = ("--trainer.strategy", '{"class_path": "ray.train.lightning.RayDDPStrategy"}',
@@ -57,21 +57,21 @@ def concurrent_jobs(workers: Workers, what: str = "a trial") -> int:
     Each rank must fit on one node and all ranks on the cluster; the limiting resource (GPUs, else CPUs) sets
     the number of concurrent jobs (Ray's `max_concurrent_trials` advice for Train inside Tune).
     """
-    import ray
+    from lightning_fer.ray_runtime import ray_capacity
 
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    cluster = ray.cluster_resources()
+    capacity = ray_capacity()
+    cluster = capacity.total
     for key, per_rank in (("CPU", workers.cpus), ("GPU", workers.gpus)):
-        largest = max((n.get(key, 0.0) for n in nodes), default=0.0)
+        largest = capacity.largest(key)
         if per_rank > largest:
             raise UserError(f"{what} of {workers.describe()}: one worker needs {per_rank:g} {key}(s) but the "
                             f"largest Ray node has {largest:g}")
         # ranks fill whole nodes: count how many whole workers each node holds
-        fits = sum(int(n.get(key, 0.0) // per_rank) for n in nodes) if per_rank else workers.count
+        fits = capacity.placeable(key, per_rank) if per_rank else workers.count
         if fits < workers.count:
             raise UserError(f"{what} of {workers.describe()} needs {workers.count * per_rank:g} {key}(s) but the "
                             f"Ray cluster can place only {fits} such worker(s) ({cluster.get(key, 0):g} {key}(s) on "
-                            f"{len(nodes)} node(s)): lower --workers-per-trial or the resources per worker")
+                            f"{len(capacity.nodes)} node(s)): lower --workers-per-trial or the resources per worker")
     limits = [cluster.get(k, 0.0) // need for k, need in workers.total().items() if need > 0]
     return max(1, int(min(limits))) if limits else 1
 
@@ -104,7 +104,7 @@ def fit_on_workers(args: Sequence[str], workers: Workers, run_dir: Path, max_fai
             num_workers=workers.count, use_gpu=workers.gpus > 0,
             resources_per_worker={"CPU": workers.cpus, **({"GPU": workers.gpus} if workers.gpus else {})}),
         run_config=ray.train.RunConfig(
-            name="ray_train", storage_path=str(Path(run_dir).resolve()), callbacks=callbacks,
+            name=RunFolder(run_dir).ray_train.name, storage_path=str(Path(run_dir).resolve()), callbacks=callbacks,
             failure_config=ray.train.FailureConfig(max_failures=max_failures)),
     )
     trainer.fit()
@@ -136,12 +136,12 @@ class RayTrainWorker(pl.Callback):
                   "node": socket.gethostname(), "pid": os.getpid(), "device": str(trainer.strategy.root_device),
                   "placement_group": group.id.hex() if group else None}
         Path(trainer.default_root_dir).mkdir(parents=True, exist_ok=True)
-        with open(Path(trainer.default_root_dir) / WORKERS_FILE, "a") as f:  # one short line: atomic append
+        with open(RunFolder(trainer.default_root_dir).ray_workers, "a") as f:  # one short line: atomic append
             f.write(json.dumps(record) + "\n")
 
 
 def read_workers(run_dir: Path) -> list[dict]:
-    path = Path(run_dir) / WORKERS_FILE
+    path = RunFolder(run_dir).ray_workers
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 

@@ -12,7 +12,8 @@ import torch
 
 from lightning_fer.atomic_write import write_text
 from lightning_fer.markdown import markdown_table
-from lightning_fer.plotting import save_figure
+from lightning_fer.plotting import pyplot, save_figure
+from lightning_fer.run_dirs import report_file
 
 
 @dataclass
@@ -62,10 +63,7 @@ def per_class_metrics(confmat: np.ndarray, class_names: tuple[str, ...]) -> dict
 
 
 def plot_confusion(confmat: np.ndarray, class_names: tuple[str, ...], path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     confmat = np.asarray(confmat, dtype=np.int64)
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -101,8 +99,8 @@ def write_eval_report(confmat: torch.Tensor | np.ndarray, class_names: tuple[str
     if evaluation is not None:
         metrics["evaluation"] = evaluation.to_dict()
         markdown += "\n" + evaluation.markdown(class_names)
-    files = [write_text(out_dir / f"{stage}_table3.md", markdown),
-             write_text(out_dir / f"{stage}_metrics.json", json.dumps(metrics, indent=2))]
-    png = plot_confusion(confmat, class_names, out_dir / f"{stage}_confusion.png",
+    files = [write_text(report_file(out_dir, stage, "table3.md"), markdown),
+             write_text(report_file(out_dir, stage, "metrics.json"), json.dumps(metrics, indent=2))]
+    png = plot_confusion(confmat, class_names, report_file(out_dir, stage, "confusion.png"),
                          f"{stage} ({protocol} split) - acc {accuracy * 100:.1f}%")
     return EvalReport(stage, protocol, markdown, metrics, rows, columns, png, [*files, png])

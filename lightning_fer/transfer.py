@@ -37,7 +37,7 @@ def read_initial_weights(path: str | Path, in_channels: int = 1) -> tuple[str, d
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # a Lightning checkpoint with hyperparameter objects: allow-listed types only
-        from lightning_fer.predict.checkpoint import load_checkpoint_dict
+        from lightning_fer.checkpoint_record import load_checkpoint_dict
 
         state = load_checkpoint_dict(path)
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as err:

@@ -1,8 +1,8 @@
 """Reading and writing video files with PyAV.
 
 Face clips are VP9 in MP4 with a short keyframe interval: DALI 2.4's CPU video reader decodes VP9
-(not H.264), and a short GOP keeps DALI's seeks cheap (PLATFORM.md). NVDEC decodes VP9 only from
-128 x 128 up, so the 112 x 112 clips are decoded on the CPU on GPU machines too. Writers go to
+(not H.264), and a short GOP keeps DALI's seeks cheap (docs/DESIGN_NOTES.md, platform facts). NVDEC
+decodes VP9 only from 128 x 128 up, so the 112 x 112 clips are decoded on the CPU on GPU machines too. Writers go to
 a temporary name and are renamed only when complete, so a killed process never leaves a clip
 that looks finished.
 """

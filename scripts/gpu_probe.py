@@ -31,7 +31,7 @@ TIER1_PACKAGES = ("torch", "pytorch_lightning", "torchmetrics", "numpy", "cv2", 
 PROJECT_TIER1 = (
     "lightning_fer.model", "lightning_fer.module", "lightning_fer.callbacks", "lightning_fer.prepare",
     "lightning_fer.synth.dataset", "lightning_fer.predict", "lightning_fer.bench.train", "lightning_fer.cli",
-    "call:lightning_fer.cli.build_parser", "call:lightning_fer.predict.checkpoint._allowed_globals",
+    "call:lightning_fer.cli.build_parser", "call:lightning_fer.checkpoint_record._allowed_globals",
     "lightning_fer.lightning_cli", "lightning_fer.data.datamodule",
 )
 

@@ -144,8 +144,14 @@ def test_flags_override_the_cluster_config() -> None:
 
 
 @pytest.mark.parametrize("path", CLUSTER_CONFIGS, ids=lambda p: p.name)
-def test_shipped_cluster_configs_load(path: Path) -> None:
-    load_resources(path)
+def test_shipped_cluster_configs_load(path: Path, tmp_path: Path) -> None:
+    import yaml
+
+    resources = load_resources(path)
+    for key, value in yaml.safe_load(path.read_text()).items():  # every key of the file, as written
+        assert getattr(resources, key) == value, key
+    lines = sbatch_lines(train_script(resources, "configs/demo.yaml", []).text)
+    assert f"--nodes={resources.nodes}" in lines and f"--time={resources.time}" in lines
 
 
 def test_template_placeholders_must_all_be_filled(tmp_path: Path) -> None:

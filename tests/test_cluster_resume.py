@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lightning_fer.lightning_cli import newer_hpc_checkpoint
+from lightning_fer.run_dirs import RunFolder
+
+
+def newer_hpc_checkpoint(root: Path) -> Path | None:
+    return RunFolder(root).newer_hpc_checkpoint()
 
 
 def touch(path: Path, mtime: float) -> Path:

@@ -35,6 +35,12 @@ def test_confusion_balanced_accuracy_and_macro_f1_exact():
     assert macro_f1(cm) == pytest.approx((6 / 8 + 4 / 5 + 2 / 3) / 3)  # 2tp / (support + predicted) per class
 
 
+def test_macro_f1_averages_over_every_class_of_the_task():
+    cm = np.array([[3, 1, 0], [0, 2, 0], [0, 0, 0]])  # class 2: neither a label nor a prediction
+    assert macro_f1(cm) == pytest.approx((6 / 7 + 4 / 5 + 0) / 3)
+    assert np.isnan(macro_f1(np.zeros((3, 3), np.int64)))
+
+
 def test_balanced_accuracy_ignores_absent_classes_and_is_chance_for_majority_guessing():
     cm = np.array([[90, 0, 0], [10, 0, 0], [0, 0, 0]])  # always "class 0" on a 90/10 test set
     assert balanced_accuracy(cm) == pytest.approx(0.5)

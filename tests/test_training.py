@@ -131,3 +131,18 @@ def test_wandb_runs_offline_without_credentials(small_prepared: Path, tmp_path: 
     assert any(offline_runs[0].rglob("*.wandb"))
     samples = list(offline_runs[0].rglob("samples_*.png"))  # preprocessed frames logged at the first validation
     assert len(samples) == 8
+
+
+def test_logged_macro_f1_and_the_test_report_agree_on_the_same_predictions(trained_run: Path, small_prepared: Path):
+    """One macro-F1 (over all six classes): `fer test` logs test_f1_macro and writes the report's frame macro-F1
+    from the same predictions, and the report states the definition."""
+    from lightning_fer.evaluation import macro_f1
+
+    assert main(["test", *TINY, "--data.data_dir", str(small_prepared), "--trainer.default_root_dir",
+                 str(trained_run)]) == 0
+    logged = pd.read_csv(trained_run / "test" / "metrics.csv").dropna(subset=["test_f1_macro"])
+    report = json.loads((trained_run / "reports" / "test_metrics.json").read_text())
+    frame_f1 = report["evaluation"]["metrics"]["frame_macro_f1"]["value"]
+    assert float(logged["test_f1_macro"].iloc[-1]) == pytest.approx(frame_f1, abs=1e-6)
+    assert frame_f1 == pytest.approx(macro_f1(np.array(report["confusion_matrix"])))
+    assert "mean F1 over all 6 classes" in (trained_run / "reports" / "test_table3.md").read_text()

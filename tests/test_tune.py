@@ -165,8 +165,8 @@ def test_shipped_search_spaces_load(name: str, trials: int, axes):
 
 
 def test_sampled_optimizer_choice_becomes_valid_cli_overrides(tmp_path: Path):
+    from lightning_fer.cli_overrides import override_args
     from lightning_fer.lightning_cli import make_cli
-    from lightning_fer.tune.trial import override_args
 
     sampled = {"model.optimizer.init_args.lr": 0.02, "model.dropout": 0.4, "data.batch_size": 16,
                "model.optimizer": {"class_path": "torch.optim.SGD", "init_args": {"momentum": 0.9}}}

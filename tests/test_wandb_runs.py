@@ -70,8 +70,7 @@ def test_trials_points_and_folds_pass_their_group_job_type_and_values(tmp_path: 
     from lightning_fer.scale.study import load_study
     from lightning_fer.tune.trial import TrialSetup, trial_args
 
-    setup = TrialSetup(base_config="base.yaml", experiment_dir=str(tmp_path), group="grid", workers=2,
-                       single_device=False)
+    setup = TrialSetup(base_config="base.yaml", experiment_dir=str(tmp_path), group="grid", workers=2)
     args = trial_args(setup, {"model.optimizer.init_args.lr": 0.001, "data.batch_size": 8}, tmp_path / "t")
     assert args[args.index("--wandb_group") + 1] == "tune/grid"
     assert args[args.index("--wandb_job_type") + 1] == "trial"

@@ -128,7 +128,7 @@ start_munged() {
     log "munged: started (pid $(cat "$run_dir/munged.pid"))"
 }
 
-# write_slurm_conf CONTROLLER SLURMD_TAG NODE_LINES: $FER_SLURM_CONF with the keys that work here (PLATFORM.md),
+# write_slurm_conf CONTROLLER SLURMD_TAG NODE_LINES: $FER_SLURM_CONF with the keys that work here (docs/DESIGN_NOTES.md),
 # CONTROLLER as SlurmctldHost (name or name(address)), SLURMD_TAG in slurmd's pid/log/spool names ("" for one
 # slurmd, "-%n" for one per node name) and NODE_LINES (NodeName=/PartitionName= lines).
 write_slurm_conf() {

@@ -65,7 +65,7 @@ def measured_matmul_peak(device: str, size: int | None = None, repeats: int = 10
     """FLOP/s of a square matmul in the dtype training computes in (bf16 on GPU, fp32 on CPU), and that dtype.
 
     An upper bound that the same machine actually reaches, so the fraction is not flattered by a vendor
-    figure the clocks never hit (PLATFORM.md: ~790 TFLOP/s measured on an H200 rated 989).
+    figure the clocks never hit (~790 TFLOP/s measured on an H200 rated 989: docs/DESIGN_NOTES.md, platform facts).
     """
     import torch
 

@@ -22,10 +22,12 @@ from pathlib import Path
 
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from lightning_fer.run_dirs import RunFolder
+
 
 def run_checkpoint_dir(default_root_dir: str | Path) -> Path:
-    """Where a run's checkpoints live (the CLI and the resume logic read it too)."""
-    return Path(default_root_dir) / "checkpoints"
+    """Where a run's checkpoints live (:attr:`RunFolder.checkpoints`)."""
+    return RunFolder(default_root_dir).checkpoints
 
 
 class _RunDirCheckpoint(ModelCheckpoint):
@@ -42,15 +44,16 @@ class BestCheckpoint(_RunDirCheckpoint):
 
     def __init__(self, monitor: str = "val_loss", mode: str = "min", every_n_epochs: int | None = None,
                  every_n_train_steps: int | None = None) -> None:
-        super().__init__(dirpath=None, filename="best", monitor=monitor, mode=mode, save_top_k=1, save_last=False,
-                         enable_version_counter=False, every_n_epochs=every_n_epochs, save_weights_only=True,
-                         every_n_train_steps=every_n_train_steps, save_on_train_epoch_end=False)
+        super().__init__(dirpath=None, filename=RunFolder.BEST, monitor=monitor, mode=mode, save_top_k=1,
+                         save_last=False, enable_version_counter=False, every_n_epochs=every_n_epochs,
+                         save_weights_only=True, every_n_train_steps=every_n_train_steps,
+                         save_on_train_epoch_end=False)
 
 
 class LastCheckpoint(_RunDirCheckpoint):
     """``last.ckpt``: the newest training state, overwritten at the end of every training epoch."""
 
     def __init__(self, every_n_epochs: int = 1) -> None:
-        super().__init__(dirpath=None, filename=self.CHECKPOINT_NAME_LAST, monitor=None, save_top_k=1,
+        super().__init__(dirpath=None, filename=RunFolder.LAST, monitor=None, save_top_k=1,
                          save_last=False, enable_version_counter=False, every_n_epochs=every_n_epochs,
                          save_on_train_epoch_end=True)

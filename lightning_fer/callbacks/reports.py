@@ -11,6 +11,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from lightning_fer.loggers import log_report, log_sample_frames
+from lightning_fer.run_dirs import RunFolder
 
 
 class TestReportWriter(pl.Callback):
@@ -19,8 +20,8 @@ class TestReportWriter(pl.Callback):
 
     __test__ = False  # not a pytest class, whatever its name
 
-    def __init__(self, out_dir: str = "reports") -> None:
-        self.out_dir = out_dir
+    def __init__(self, out_dir: str | None = None) -> None:
+        self.out_dir = out_dir  # None: the run folder's reports/ (RunFolder.reports)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         results = getattr(pl_module, "eval_results", {}).get("test")
@@ -31,10 +32,15 @@ class TestReportWriter(pl.Callback):
         protocol = getattr(trainer.datamodule, "protocol", "unknown")
         checkpoint = str(trainer.ckpt_path) if trainer.ckpt_path else None
         report = write_eval_report(results.confmat, tuple(pl_module.class_names),
-                                   Path(trainer.default_root_dir) / self.out_dir, "test", protocol=protocol,
+                                   self._out_dir(trainer), "test", protocol=protocol,
                                    loss=results.loss, checkpoint=checkpoint, evaluation=results.evaluation)
         print(report.markdown)
         log_report(trainer.loggers, report)
+
+
+    def _out_dir(self, trainer: pl.Trainer) -> Path:
+        folder = RunFolder(trainer.default_root_dir)
+        return folder.root / self.out_dir if self.out_dir else folder.reports
 
 
 class SampleFrameLogger(pl.Callback):

@@ -16,11 +16,12 @@ import re
 import signal
 import subprocess
 import threading
-from pathlib import Path
 
 import pytorch_lightning as pl
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from lightning_fabric.utilities.rank_zero import rank_zero_info, rank_zero_warn
+
+from lightning_fer.run_dirs import RunFolder
 
 
 class SlurmRequeue(pl.Callback):
@@ -52,7 +53,7 @@ class SlurmRequeue(pl.Callback):
         rank_zero_info(f"requeue signal {self._signum}: saving and requeueing at global step {trainer.global_step}")
         for logger in trainer.loggers:
             logger.save()
-        trainer.save_checkpoint(next_hpc_checkpoint(Path(trainer.default_root_dir)))
+        trainer.save_checkpoint(RunFolder(trainer.default_root_dir).next_hpc_checkpoint())
         if trainer.is_global_zero:
             requeue_this_job()
 
@@ -60,13 +61,6 @@ class SlurmRequeue(pl.Callback):
         if self._signum is not None:
             signal.signal(self._signum, self._previous or signal.SIG_DFL)
             self._signum = None
-
-
-def next_hpc_checkpoint(root: Path) -> Path:
-    """``hpc_ckpt_<N+1>.ckpt`` after the highest in ``root``: Lightning's naming, which `--ckpt_path last` reads."""
-    numbers = [int(p.stem.removeprefix("hpc_ckpt_")) for p in root.glob("hpc_ckpt_*.ckpt")
-               if p.stem.removeprefix("hpc_ckpt_").isdigit()]
-    return root / f"hpc_ckpt_{max(numbers, default=0) + 1}.ckpt"
 
 
 def requeue_this_job() -> None:

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from lightning_fer.atomic_write import write_text
     from lightning_fer.errors import UserError
-    from lightning_fer.fit_test import fit_then_test
+    from lightning_fer.fit_and_evaluate import fit_then_test
     from lightning_fer.lightning_cli import make_cli
     from lightning_fer.wandb_study import log_cv_study, study_run_args
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from lightning_fer.resources import resolve_config
+from lightning_fer.run_dirs import RunFolder
 
 HELP = "run synth -> prepare -> fit -> test on the synthetic demo data"
 
@@ -68,13 +69,13 @@ def run(args: argparse.Namespace) -> int:
     print("[4/5] testing the lowest-val_loss checkpoint (fer test)")
     if (code := run_lightning_cli(["test", *common])) != 0:
         return code
-    report = run_dir / "reports" / "test_table3.md"
+    report = RunFolder(run_dir).report("test", "table3.md")
     video = _held_out_video(prepared, Path(args.config))
     predictions = run_dir / "predictions"
     print(f"[5/5] fer predict on {video} (a child the model never saw) -> {predictions}")
     from lightning_fer.cli import main as fer_main
 
-    if (code := fer_main(["predict", "--ckpt", str(run_dir / "checkpoints" / "best.ckpt"),
+    if (code := fer_main(["predict", "--ckpt", str(RunFolder(run_dir).best_checkpoint),
                           "--input", str(video), "--out", str(predictions), "--annotate", "--no-progress"])) != 0:
         return code
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Report: {report}\n")
@@ -85,12 +86,11 @@ def run(args: argparse.Namespace) -> int:
 def _held_out_video(prepared: Path, config: Path) -> Path:
     """Source video of the first test-split clip under the config's split settings."""
     from lightning_fer.data.datamodule import FERDataModule
+    from lightning_fer.lightning_cli import resolved_fit_config
     from lightning_fer.prepare import read_manifest
-    from lightning_fer.yaml_mapping import load_yaml_mapping
 
-    data = load_yaml_mapping(config, "config").get("data") or {}
+    data = resolved_fit_config(["--config", str(config), "--data.data_dir", str(prepared)]).data
     split_keys = ("protocol", "val_fraction", "test_fraction", "split_seed", "segment_frames", "num_folds", "fold")
-    split = {k: v for k, v in data.items() if k in split_keys}
-    test = FERDataModule(data_dir=str(prepared), **split).prepare_splits()["test"]
+    test = FERDataModule(data_dir=str(prepared), **{k: data[k] for k in split_keys}).prepare_splits()["test"]
     manifest = read_manifest(prepared).set_index("video_id")
     return Path(manifest.loc[test[0].video_id, "source"])

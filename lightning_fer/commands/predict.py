@@ -55,9 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_engine(args: argparse.Namespace):
     """(engine, spec) from --ckpt and/or --onnx, with the command-line Haar overrides applied."""
+    from lightning_fer.checkpoint_record import load_checkpoint_dict
     from lightning_fer.errors import UserError
     from lightning_fer.predict import OnnxEngine, TorchEngine, load_model
-    from lightning_fer.predict.checkpoint import load_checkpoint_dict, spec_from_checkpoint
+    from lightning_fer.predict.checkpoint import spec_from_checkpoint
     from lightning_fer.predict.export import spec_from_onnx_metadata
 
     if not args.ckpt and not args.onnx:

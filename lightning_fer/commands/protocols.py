@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lightning_fer.atomic_write import write_text
     from lightning_fer.evaluation.compare import leakage_gap, protocol_table
-    from lightning_fer.fit_test import fit_then_test
+    from lightning_fer.fit_and_evaluate import fit_then_test
     from lightning_fer.wandb_study import log_protocols_study, study_run_args
 
     run_dir = Path(args.run_dir)

@@ -77,6 +77,8 @@ class FERDataModule(pl.LightningDataModule):
         self._tmp = tempfile.TemporaryDirectory(prefix="fer-dali-")
         self._geometry: tuple[int, int] | None = None
         self._geometry_source = ""
+        self._prepare_info: tuple[dict | None, str] | None = None
+        self._normalization: Normalization | None = None
 
     @property
     def num_classes(self) -> int:
@@ -129,6 +131,15 @@ class FERDataModule(pl.LightningDataModule):
         root = trainer.strategy.root_device if trainer is not None else torch.device("cuda", 0)
         return rank, world, root.index or 0
 
+    def prepare_info(self) -> tuple[dict | None, str]:
+        """The data folder's prepare.json (None and the reason when unreadable) and its path, read once: the
+        loaders' normalization and the checkpoint record (FERModule.on_save_checkpoint) use this copy."""
+        if self._prepare_info is None:
+            from lightning_fer.checkpoint_record import prepare_info
+
+            self._prepare_info = prepare_info(self.hparams.data_dir)
+        return self._prepare_info
+
     def clip_geometry(self) -> tuple[int, int]:
         """(clip side, model input side) from the folder's prepare.json (112 and 112 for folders prepared
         before 128-pixel clips, or without the record)."""
@@ -136,20 +147,30 @@ class FERDataModule(pl.LightningDataModule):
             from lightning_fer.prepare.manifest import PREPARE_INFO, clip_geometry, read_prepare_info
 
             path = Path(self.hparams.data_dir) / PREPARE_INFO
-            info = read_prepare_info(self.hparams.data_dir) if path.is_file() else None
+            info, _ = self.prepare_info()
+            if info is None and path.is_file():
+                read_prepare_info(self.hparams.data_dir)  # raises the reader's own error naming the file
             self._geometry = clip_geometry(info)
             self._geometry_source = str(path) if info is not None else f"{path} (missing; 112 assumed)"
             check_clip_geometry(*self._geometry, MODEL_INPUT_SIDE, self._geometry_source)
         return self._geometry
 
     def normalization(self) -> Normalization:
+        """The normalization every loader of this fit applies (and the checkpoint records), computed once."""
+        if self._normalization is None:
+            self._normalization = self._read_normalization()
+        return self._normalization
+
+    def _read_normalization(self) -> Normalization:
         mode = self.hparams.normalization
         if mode != "dataset":
             return Normalization(mode)
-        from lightning_fer.prepare.manifest import PREPARE_INFO, dataset_normalization, read_prepare_info
+        from lightning_fer.prepare.manifest import dataset_normalization, read_prepare_info
 
-        data_dir = self.hparams.data_dir
-        return dataset_normalization(read_prepare_info(data_dir), Path(data_dir) / PREPARE_INFO)
+        info, source = self.prepare_info()
+        if info is None:
+            read_prepare_info(self.hparams.data_dir)  # raises the reader's own error naming the file
+        return dataset_normalization(info, source)
 
     def _make_loader(self, split: str):
         train = split == "train"

@@ -32,15 +32,20 @@ def balanced_accuracy(confmat: np.ndarray) -> float:
     return float((np.diagonal(confmat)[present] / support[present]).mean())
 
 
+MACRO_F1_DEFINITION = ("macro-F1: the mean F1 over all {classes} classes of the task; a class with neither "
+                       "labels nor predictions counts F1 = 0")
+
+
 def macro_f1(confmat: np.ndarray) -> float:
-    """Mean F1 over the classes that occur as label or prediction (scikit-learn's ``average="macro"``)."""
+    """Mean F1 over all C classes of the task (the matrix's size), a class that is neither a label nor a
+    prediction counting 0: the one definition, logged in training (``*_f1_macro``) and in the test report alike
+    (torchmetrics' per-class F1 averaged over every class). NaN for an empty matrix."""
     diag = np.diagonal(confmat).astype(np.float64)
     support, predicted = confmat.sum(axis=-1), confmat.sum(axis=-2)
-    used = (support + predicted) > 0
-    if not used.any():
+    if not confmat.sum():
         return float("nan")
     f1 = np.divide(2 * diag, support + predicted, out=np.zeros_like(diag), where=(support + predicted) > 0)
-    return float(f1[used].mean())
+    return float(f1.mean())
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lightning_fer.evaluation.bootstrap import BootstrapSettings, bootstrap_intervals
-from lightning_fer.evaluation.metrics import accuracy, balanced_accuracy, clip_level, confusion, macro_f1
+from lightning_fer.evaluation.metrics import (
+    MACRO_F1_DEFINITION,
+    accuracy,
+    balanced_accuracy,
+    clip_level,
+    confusion,
+    macro_f1,
+)
 
 STATS = {"accuracy": accuracy, "balanced_accuracy": balanced_accuracy, "macro_f1": macro_f1}
 LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
@@ -79,6 +86,7 @@ def evaluate(preds: FramePredictions, num_classes: int,
               f"only {len(subjects)} subject(s), fewer than {settings.min_subjects}")
     data = {
         "frames": int(len(labels)), "clips": int(len(clips.clip_ids)), "subjects": len(subjects),
+        "macro_f1_definition": MACRO_F1_DEFINITION.format(classes=num_classes),
         "metrics": {key: {"value": value, "ci": intervals.get(key, [None, None])} for key, value in point.items()},
         "clip_confusion_matrix": clip_cm.tolist(),
         "per_subject": per_subject,
@@ -123,6 +131,7 @@ def render_markdown(data: dict, class_names: Sequence[str]) -> str:
         f"{data['subjects']} subjects",
         "", describe_bootstrap(data) + ".", "",
         markdown_table(["metric", "value (%)", level], rows), "",
+        *([data["macro_f1_definition"] + ".", ""] if "macro_f1_definition" in data else []),
         "Clip-level confusion (a clip's label from its frames' mean probabilities; counts are clips):", "",
         markdown_table(columns, clip_rows), "",
         "Per-subject accuracy:", "",

@@ -5,7 +5,8 @@
     result = predict_source(resolve_sources("clip.mp4")[0], TorchEngine(model), spec, PredictOptions())
 """
 
-from lightning_fer.predict.checkpoint import ModelSpec, load_checkpoint_dict, load_model, spec_from_checkpoint
+from lightning_fer.checkpoint_record import ModelSpec, load_checkpoint_dict
+from lightning_fer.predict.checkpoint import load_model, spec_from_checkpoint
 from lightning_fer.predict.engine import OnnxEngine, TorchEngine, softmax
 from lightning_fer.predict.pipeline import PredictOptions, SourceResult, predict_source, write_annotated
 from lightning_fer.predict.results import NO_FACE, FaceRow, format_summary, write_outputs

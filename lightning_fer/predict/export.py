@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from lightning_fer.atomic_write import atomic_path
+from lightning_fer.checkpoint_record import ModelSpec
 from lightning_fer.errors import UserError
-from lightning_fer.predict.checkpoint import ModelSpec
 
 SPEC_KEY = "fer_spec"  # ONNX metadata key / .pt2 extra-file name holding ModelSpec.to_json()
 OPSET = 18  # the lowest opset the torch.export-based ONNX exporter targets

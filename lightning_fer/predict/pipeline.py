@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dali_pipelines.reference import preprocess
-from lightning_fer.predict.checkpoint import ModelSpec
+from lightning_fer.checkpoint_record import ModelSpec
 from lightning_fer.predict.engine import Engine, softmax
 from lightning_fer.predict.results import FaceRow, smooth_labels, summarize
 from lightning_fer.predict.sources import Source

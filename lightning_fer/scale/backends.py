@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lightning_fer.errors import UserError
+from lightning_fer.run_dirs import RunFolder
 from lightning_fer.scale.plan import Point
-from lightning_fer.scale.recorder import POINT_FILE
 
 BACKENDS = ("local", "slurm", "ray")
 
@@ -46,12 +46,12 @@ def run_local(points: Sequence[Point], dry_run: bool = False, force: bool = Fals
         elif not _skip(point, force, header):
             print(header, flush=True)
             code, seconds = run_point(point, env)
-            log = point.run_dir / "fit.log"
+            log = RunFolder(point.run_dir).fit_log
             if code != 0:
                 tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
                 print(f"{tail}\npoint {point.name} failed (exit {code}); full log: {log}", file=sys.stderr)
                 return code or 1
-            print(f"   done in {seconds:.0f} s -> {point.run_dir / POINT_FILE}", flush=True)
+            print(f"   done in {seconds:.0f} s -> {RunFolder(point.run_dir).scale_point}", flush=True)
     return 0
 
 
@@ -64,9 +64,9 @@ def run_point(point: Point, env: dict[str, str] | None = None, cwd: str | None =
 
     run_dir = Path(cwd or ".") / point.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    resume = holds_run(run_dir) and not (run_dir / POINT_FILE).is_file()
+    resume = holds_run(run_dir) and not RunFolder(run_dir).scale_point.is_file()
     start = time.monotonic()
-    with open(run_dir / "fit.log", "a") as out:
+    with open(RunFolder(run_dir).fit_log, "a") as out:
         code = subprocess.run(local_command(point, resume), stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
                               env=point_env(point, env)).returncode
     return code, time.monotonic() - start
@@ -82,10 +82,10 @@ def _refuse_multi_node(points: Sequence[Point]) -> None:
 def _skip(point: Point, force: bool, header: str) -> bool:
     """A finished point is skipped; with ``force`` its folder is moved aside (nothing of it is lost or mixed
     into the new run, which `fer fit` would refuse anyway) and the point runs anew."""
-    if not (point.run_dir / POINT_FILE).is_file():
+    if not RunFolder(point.run_dir).scale_point.is_file():
         return False
     if not force:
-        print(f"{header}: done already ({point.run_dir / POINT_FILE}), skipped")
+        print(f"{header}: done already ({RunFolder(point.run_dir).scale_point}), skipped")
         return True
     stamp, number = time.strftime("%Y%m%d-%H%M%S"), 1
     aside = point.run_dir.with_name(f"{point.run_dir.name}.replaced-{stamp}")
@@ -147,13 +147,17 @@ def run_ray(points: Sequence[Point], dry_run: bool = False, force: bool = False,
     """Every point as a Ray task at once (Ray queues what does not fit); wait for all, report the failures."""
     import ray
 
+    from lightning_fer.ray_runtime import ray_capacity
     from lightning_fer.ray_train import DRIVER_MEMORY, Workers, concurrent_jobs, worker_args
 
     _refuse_multi_node(points)
-    max_cpus, max_gpus = _node_capacity(connect=not dry_run)
+    if dry_run and not ray.is_initialized():
+        print("(dry run: resources sized for this machine; at run time for the Ray cluster's largest node)")
+    capacity = ray_capacity(connect=not dry_run)
+    max_cpus, max_gpus = capacity.largest("CPU"), capacity.largest("GPU")
     tasks, remote, remote_train = {}, ray.remote(run_point), ray.remote(run_point_on_workers)
     for index, point in enumerate(points, 1):
-        gpus = point.split.devices if max_gpus > 0 and _accelerator(point.fit_args) != "cpu" else 0
+        gpus = point.devices if max_gpus > 0 and point.accelerator != "cpu" else 0
         if point.split.devices == 1 and gpus > max_gpus:
             raise UserError(f"point {point.name} needs {gpus} GPUs but the largest Ray node has {max_gpus:g}")
         cpus = max(1.0, min(point.split.devices * cpus_per_rank, max_cpus)) if not gpus else 1.0
@@ -183,7 +187,8 @@ def run_ray(points: Sequence[Point], dry_run: bool = False, force: bool = False,
         if code != 0:
             failed.append((point, code))
     for point, code in failed:
-        print(f"point {point.name} failed (exit {code}); log: {point.run_dir.resolve() / 'fit.log'}", file=sys.stderr)
+        log = RunFolder(point.run_dir.resolve()).fit_log
+        print(f"point {point.name} failed (exit {code}); log: {log}", file=sys.stderr)
     return (failed[0][1] or 1) if failed else 0
 
 
@@ -202,32 +207,5 @@ def run_point_on_workers(point: Point, workers, cwd: str) -> tuple[int, float]:
         fit_on_workers(point.fit_args, workers, run_dir, cwd=cwd)
     except Exception as err:  # a failed point is reported with the others, not raised
         note, code = note + f"failed: {type(err).__name__}: {err}\n", 1
-    (run_dir / "fit.log").write_text(note)
+    RunFolder(run_dir).fit_log.write_text(note)
     return code, time.monotonic() - start
-
-
-def _node_capacity(connect: bool) -> tuple[float, float]:
-    """CPUs and GPUs of the largest Ray node; a dry run without Ray sizes for this machine instead."""
-    import ray
-
-    if not connect and not ray.is_initialized():
-        import torch
-
-        print("(dry run: resources sized for this machine; at run time for the Ray cluster's largest node)")
-        return float(os.cpu_count() or 1), float(torch.cuda.device_count())
-    from lightning_fer.ray_runtime import ensure_ray
-
-    ensure_ray()
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    return max(n.get("CPU", 0) for n in nodes), max(n.get("GPU", 0) for n in nodes)
-
-
-def _accelerator(args: Sequence[str]) -> str | None:
-    """The last --trainer.accelerator among a point's fit args (the base config's otherwise: None)."""
-    value = None
-    for i, arg in enumerate(args):
-        if arg == "--trainer.accelerator" and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith("--trainer.accelerator="):
-            value = arg.split("=", 1)[1]
-    return value

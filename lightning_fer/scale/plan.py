@@ -8,15 +8,16 @@ run directory, wandb group, the ScaleRecorder and LinearWarmup callbacks), which
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lightning_fer.cli_overrides import override_args
 from lightning_fer.errors import UserError
 from lightning_fer.markdown import markdown_table
 from lightning_fer.scale.lr_rules import BatchSplit, scaled_lr, split_global_batch
 from lightning_fer.scale.study import BASE_OPTIMIZER, Optimizer, Study, Sweep, Warmup
-from lightning_fer.yaml_mapping import load_yaml_mapping
 
 RECORDER = "lightning_fer.scale.recorder.ScaleRecorder"
 WARMUP = "lightning_fer.scale.warmup.LinearWarmup"
@@ -32,11 +33,17 @@ class Point:
     lr: float
     reference_lr: float
     run_dir: Path
+    accelerator: str = "auto"  # trainer.accelerator as the point's config resolves it (cpu: no GPU reserved)
     fit_args: list[str] = field(default_factory=list)
 
     @property
     def global_batch(self) -> int:
         return self.split.global_batch
+
+    @property
+    def devices(self) -> int:
+        """Devices (ranks) per node: trainer.devices of the point."""
+        return self.split.devices
 
     def hardware_args(self) -> list[str]:
         return ["--trainer.devices", str(self.split.devices), "--trainer.num_nodes", str(self.split.nodes),
@@ -54,34 +61,35 @@ class Point:
                 "planned_lr": self.lr, "reference_lr": self.reference_lr, "planned_global_batch": self.global_batch}
 
 
-def cli_args(overrides: dict[str, Any]) -> list[str]:
-    """Dotted keys as LightningCLI flags (mappings/lists as JSON)."""
-    args: list[str] = []
-    for key, value in overrides.items():
-        text = json.dumps(value) if isinstance(value, dict | list | bool) or value is None else str(value)
-        args += [f"--{key}", text]
-    return args
+def resolved(base_config: str, args: Sequence[str] = ()):
+    """The config a point's `fer fit` runs with, resolved by LightningCLI (base YAML, overrides, defaults)."""
+    from lightning_fer.lightning_cli import resolved_fit_config
+
+    try:
+        return resolved_fit_config(["--config", base_config, *args])
+    except SystemExit as exit_:  # jsonargparse printed what it could not parse
+        raise UserError(f"{base_config} with the study's overrides {' '.join(args)}: not a valid `fer fit` config "
+                        f"(exit {exit_.code}; see the message above)") from None
 
 
-def _base(study: Study) -> dict[str, Any]:
-    return load_yaml_mapping(study.base_config, "base config")
+def base_optimizer(config, source: str) -> Optimizer:
+    """The resolved config's optimizer with the settings it gives explicitly (not every constructor default)."""
+    spec = config.model.optimizer
+    if spec is None or not getattr(spec, "class_path", None):
+        raise UserError(f"{source}: model.optimizer with a class_path is needed for the optimizer 'base'")
+    init_args = spec.init_args.as_dict() if spec.get("init_args") is not None else {}
+    return Optimizer(spec.class_path, _explicit(spec.class_path, init_args))
 
 
-def base_optimizer(base: dict[str, Any], config: str) -> Optimizer:
-    spec = (base.get("model") or {}).get("optimizer")
-    if isinstance(spec, str):
-        spec = {"class_path": spec}
-    if not isinstance(spec, dict) or "class_path" not in spec:
-        raise UserError(f"{config}: model.optimizer with a class_path is needed for the optimizer 'base'")
-    return Optimizer(spec["class_path"], dict(spec.get("init_args") or {}))
+def _explicit(class_path: str, init_args: dict[str, Any]) -> dict[str, Any]:
+    """``init_args`` without the values equal to the class's own defaults."""
+    import importlib
+    import inspect
 
-
-def _sequence_length(base: dict[str, Any], overrides: dict[str, Any]) -> int:
-    key = "data.train_sampling.sequence_length"
-    if key in overrides:
-        return int(overrides[key])
-    sampling = (base.get("data") or {}).get("train_sampling") or {}
-    return int(sampling.get("sequence_length", 1)) if isinstance(sampling, dict) else 1
+    module, _, name = class_path.rpartition(".")
+    defaults = {k: p.default for k, p in inspect.signature(getattr(importlib.import_module(module), name)).parameters
+                .items() if p.default is not inspect.Parameter.empty}
+    return {k: v for k, v in init_args.items() if k not in defaults or defaults[k] != v}
 
 
 def _start_factor(warmup: Warmup, lr: float, reference_lr: float) -> float:
@@ -98,13 +106,14 @@ def _batches(sweep: Sweep, devices: int, nodes: int) -> list[int]:
 
 def expand(study: Study, extra_args: list[str] | tuple[str, ...] = ()) -> list[Point]:
     """Every point of every sweep, in file order; names are unique and stable (they are the run directories)."""
-    base = _base(study)
-    optimizers = {**study.optimizers, BASE_OPTIMIZER: base_optimizer(base, study.base_config)} \
+    optimizers = {**study.optimizers, BASE_OPTIMIZER: base_optimizer(resolved(study.base_config),
+                                                                      study.base_config)} \
         if any(BASE_OPTIMIZER in s.optimizer for s in study.sweeps) else dict(study.optimizers)
     points: list[Point] = []
     for sweep in study.sweeps:
         overrides = {**study.overrides, **sweep.overrides}
-        multiple = _sequence_length(base, overrides)
+        config = resolved(study.base_config, [*override_args(overrides), *extra_args])
+        multiple = int(config.data.train_sampling.sequence_length)
         warmup = sweep.warmup or study.warmup
         for hw in sweep.hardware:
             for batch in _batches(sweep, hw.devices, hw.nodes):
@@ -119,7 +128,7 @@ def expand(study: Study, extra_args: list[str] | tuple[str, ...] = ()) -> list[P
                         lr = scaled_lr(float(reference_lr), batch, study.reference_batch, rule)
                         name = f"{sweep.name}-b{batch}-{rule}-{opt_name}-{hw.nodes}x{hw.devices}"
                         point = Point(name, sweep.name, rule, opt_name, split, lr, float(reference_lr),
-                                      study.out_dir / name)
+                                      study.out_dir / name, accelerator=str(config.trainer.accelerator))
                         point.fit_args = _fit_args(study, point, opt, overrides, warmup, extra_args)
                         points.append(point)
     names = [p.name for p in points]
@@ -132,7 +141,7 @@ def _fit_args(study: Study, point: Point, opt: Optimizer, overrides: dict[str, A
               extra_args: list[str] | tuple[str, ...]) -> list[str]:
     optimizer = {"class_path": opt.class_path, "init_args": {**opt.init_args, "lr": point.lr}}
     recorder = {"class_path": RECORDER, "init_args": {"target_val_acc": study.target_val_acc, "point": point.meta()}}
-    args = ["--config", study.base_config, *cli_args(overrides), *extra_args,
+    args = ["--config", study.base_config, *override_args(overrides), *extra_args,
             "--data.batch_size", str(point.split.per_device),
             "--trainer.accumulate_grad_batches", str(point.split.accumulation),
             "--model.optimizer", json.dumps(optimizer),

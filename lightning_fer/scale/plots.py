@@ -1,19 +1,18 @@
 """The study's four figures (PNG), from the report table: one function per figure, each returns its path.
 
-Matplotlib with the Agg backend (no display on clusters). Global batch axes are log2, as in Goyal et al.
+Matplotlib with the Agg backend (lightning_fer.plotting.pyplot: no display on clusters). Global batch axes are
+log2, as in Goyal et al.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from lightning_fer.plotting import pyplot, save_figure
 
-from lightning_fer.plotting import save_figure  # noqa: E402
+plt = pyplot()
 
 
 def _series(table: pd.DataFrame, by: list[str]):

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
 from lightning_fer.atomic_write import write_text
-
-POINT_FILE = "scale_point.json"
+from lightning_fer.run_dirs import RunFolder
 
 
 class ScaleRecorder(pl.Callback):
@@ -101,7 +99,7 @@ class ScaleRecorder(pl.Callback):
         if not trainer.is_global_zero:
             return
         result = self.summary(trainer, samples, wall)
-        path = Path(trainer.default_root_dir) / POINT_FILE
+        path = RunFolder(trainer.default_root_dir).scale_point
         write_text(path, json.dumps(result, indent=2))
         numeric = {f"scale/{k}": v for k, v in result.items() if isinstance(v, int | float) and v is not None}
         for logger in trainer.loggers:

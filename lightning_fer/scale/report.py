@@ -16,9 +16,9 @@ import pandas as pd
 
 from lightning_fer.atomic_write import write_text
 from lightning_fer.markdown import markdown_table
+from lightning_fer.run_dirs import RunFolder
 from lightning_fer.scale import plots
 from lightning_fer.scale.plan import Point
-from lightning_fer.scale.recorder import POINT_FILE
 from lightning_fer.scale.study import Study
 
 COLUMNS = ["point", "sweep", "global_batch", "per_device_batch", "devices", "nodes", "world_size", "accumulation",
@@ -49,7 +49,7 @@ def collect(points: list[Point], target: float | None = None) -> tuple[pd.DataFr
     """One row per point with a result; the time to ``target`` is recomputed from each point's history."""
     rows, missing = [], []
     for point in points:
-        path = point.run_dir / POINT_FILE
+        path = RunFolder(point.run_dir).scale_point
         if not path.is_file():
             missing.append(point.name)
             continue

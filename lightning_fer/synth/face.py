@@ -2,7 +2,7 @@
 
 The stock Haar cascade finds faces by dark eye bands over brighter cheeks and a bright nose
 bridge, so the face gets radial shading, soft eye-socket, nose and lip shadows (blurred), a
-highlighted bridge and cheeks, and hair framing the forehead (PLATFORM.md). Geometry lives in
+highlighted bridge and cheeks, and hair framing the forehead (docs/DESIGN_NOTES.md, platform facts). Geometry lives in
 face-local units (half-width = 1, y down) mapped to pixels by a similarity transform, so head
 motion is just a different :class:`Pose`.
 """

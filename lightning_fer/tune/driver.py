@@ -21,7 +21,7 @@ from ray.tune import Callback
 
 from lightning_fer.atomic_write import write_text
 from lightning_fer.errors import UserError
-from lightning_fer.ray_runtime import ensure_ray
+from lightning_fer.ray_runtime import ensure_ray, ray_capacity
 from lightning_fer.ray_train import release_placement_groups
 from lightning_fer.tune.spec import SearchSpec, load_spec, make_scheduler, make_search_alg, param_space
 from lightning_fer.tune.trial import TrialSetup, run_dir_name, train_trial
@@ -56,34 +56,27 @@ def experiment_dir(opts: TuneOptions) -> Path:
 
 def trial_resources(spec: SearchSpec, opts: TuneOptions) -> dict[str, float]:
     """Per-trial CPUs/GPUs from flags, else the spec; `gpu: auto` is 1 on a cluster with GPUs; capped to a node."""
-    import ray
-
+    capacity = ray_capacity()
     cpu = opts.cpus_per_trial if opts.cpus_per_trial is not None else spec.resources.get("cpu", 1)
-    gpu = opts.gpus_per_trial if opts.gpus_per_trial is not None else spec.resources.get("gpu", "auto")
-    cluster = ray.cluster_resources()
-    if gpu == "auto":
-        gpu = 1 if cluster.get("GPU", 0) > 0 else 0
-    node_cpus = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
+    gpu = capacity.gpus(opts.gpus_per_trial if opts.gpus_per_trial is not None else spec.resources.get("gpu", "auto"))
+    node_cpus = capacity.largest("CPU") if capacity.nodes else 1
     if float(cpu) > node_cpus:
         print(f"[fer tune] {cpu} CPUs per trial exceed the largest node ({node_cpus:g}): using {node_cpus:g}")
         cpu = node_cpus
-    if float(gpu) > cluster.get("GPU", 0):
-        raise UserError(f"{gpu} GPU(s) per trial requested but the Ray cluster has {cluster.get('GPU', 0):g}")
-    return {"cpu": float(cpu), "gpu": float(gpu)}
+    if gpu > capacity.total.get("GPU", 0):
+        raise UserError(f"{gpu:g} GPU(s) per trial requested but the Ray cluster has "
+                        f"{capacity.total.get('GPU', 0):g}")
+    return {"cpu": float(cpu), "gpu": gpu}
 
 
 def trial_workers(spec: SearchSpec, opts: TuneOptions):
     """The Ray Train ranks of a multi-worker trial; defaults per worker: the spec's cpu, one GPU if the cluster
     has GPUs (`gpu: auto`); raises before any trial starts when the cluster cannot place them."""
-    import ray
-
     from lightning_fer.ray_train import Workers, concurrent_jobs
 
     cpu = opts.cpus_per_worker if opts.cpus_per_worker is not None else float(spec.resources.get("cpu", 1))
     gpu = opts.gpus_per_worker if opts.gpus_per_worker is not None else spec.resources.get("gpu", "auto")
-    if gpu == "auto":
-        gpu = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
-    workers = Workers(opts.workers_per_trial, float(cpu), float(gpu))
+    workers = Workers(opts.workers_per_trial, float(cpu), ray_capacity().gpus(gpu))
     fits = concurrent_jobs(workers, "a trial")
     spec.max_concurrent = min(spec.max_concurrent or fits, fits)
     return workers
@@ -121,7 +114,8 @@ def _save_state(exp_dir: Path, spec: SearchSpec, setup: TrialSetup, resources: d
 
 def _load_state(exp_dir: Path) -> tuple[SearchSpec, TrialSetup, dict]:
     state = json.loads((exp_dir / STATE_FILE).read_text())
-    setup = state["setup"]
+    known = {f.name for f in dataclasses.fields(TrialSetup)}  # experiments saved before a field was dropped
+    setup = {k: v for k, v in state["setup"].items() if k in known}
     setup["extra_args"] = tuple(setup["extra_args"])
     return SearchSpec(**state["spec"]), TrialSetup(**setup), state["resources"]
 
@@ -162,7 +156,7 @@ def run_tune(opts: TuneOptions) -> Path:
             from lightning_fer.ray_train import DRIVER_MEMORY
 
             resources = {"cpu": 0.0, "gpu": 0.0, "memory": DRIVER_MEMORY}  # the trial function drives its job
-            setup = dataclasses.replace(setup, single_device=False, workers=workers.count,
+            setup = dataclasses.replace(setup, workers=workers.count,
                                         cpus_per_worker=workers.cpus, gpus_per_worker=workers.gpus,
                                         max_failures=spec.max_failures)
         else:

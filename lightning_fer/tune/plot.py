@@ -12,10 +12,9 @@ def plot_results(records: list[TrialRecord], spec: SearchSpec, axes: tuple[str, 
     """Write the figure (temp name, then rename); False when no trial reported anything."""
     if not any(r.epochs for r in records):
         return False
-    import matplotlib
+    from lightning_fer.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, panels = plt.subplots(1, 2 if axes else 1, figsize=(12 if axes else 7, 4.5), squeeze=False)
     curves = panels[0][0]

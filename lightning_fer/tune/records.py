@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lightning_fer.run_dirs import RunFolder
 from lightning_fer.tune.spec import SearchSpec
 
 
@@ -32,7 +33,7 @@ class TrialRecord:
 
     @property
     def checkpoint(self) -> Path:
-        return self.path / "checkpoints" / "best.ckpt"
+        return RunFolder(self.path).best_checkpoint
 
 
 def best_record(records: list[TrialRecord], spec: SearchSpec) -> TrialRecord | None:

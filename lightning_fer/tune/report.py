@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-EPOCHS_FILE = "epochs.jsonl"
+from lightning_fer.run_dirs import RunFolder
+
 REPORTED = ("val_loss", "val_acc", "train_loss", "train_acc", "val_f1_macro")
 
 
@@ -78,7 +79,7 @@ class TrainReport(TuneReport):
 
 
 def record_epoch(trainer: pl.Trainer, found: dict) -> None:
-    with open(Path(trainer.default_root_dir) / EPOCHS_FILE, "a") as f:
+    with open(RunFolder(trainer.default_root_dir).epochs, "a") as f:
         f.write(json.dumps(found) + "\n")
 
 
@@ -91,7 +92,7 @@ def for_schedulers(found: dict) -> dict:
 
 def read_epochs(run_dir: Path) -> list[dict]:
     """The trial's epoch history, one dict per epoch (a repeated epoch after a retry keeps its newest report)."""
-    path = Path(run_dir) / EPOCHS_FILE
+    path = RunFolder(run_dir).epochs
     if not path.is_file():
         return []
     by_epoch: dict[int, dict] = {}

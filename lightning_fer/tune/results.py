@@ -19,6 +19,7 @@ import yaml
 from lightning_fer.atomic_write import write_text
 from lightning_fer.markdown import markdown_table
 from lightning_fer.ray_train import WORKER_CALLBACK
+from lightning_fer.run_dirs import RunFolder
 from lightning_fer.tune.plot import plot_results
 from lightning_fer.tune.records import TrialRecord, best_grid, best_record
 from lightning_fer.tune.report import read_epochs
@@ -34,7 +35,7 @@ def collect(grid, spec: SearchSpec, exp_dir: Path) -> list[TrialRecord]:
     for result in grid:
         trial_id = (result.metrics or {}).get("trial_id")
         path = exp_dir / run_dir_name(trial_id, result.config or {}) if trial_id else Path(result.path)
-        resolved = _load_yaml(path / "config.yaml")
+        resolved = _load_yaml(RunFolder(path).config)
         epochs = read_epochs(path)
         scored = [e for e in epochs if _finite(e.get(spec.metric))]
         pick = min if spec.mode == "min" else max
@@ -81,7 +82,7 @@ def trial_rows(records: list[TrialRecord], spec: SearchSpec) -> list[dict[str, A
 
 def best_config_yaml(record: TrialRecord, exp_dir: Path, spec: SearchSpec) -> str:
     """The best trial's resolved `fer fit` config, minus the Tune callback, training into <exp>/best_fit."""
-    config = _load_yaml(record.path / "config.yaml")
+    config = _load_yaml(RunFolder(record.path).config)
     trainer = config.setdefault("trainer", {})
     callbacks = trainer.get("callbacks") or []
     trainer["callbacks"] = [c for c in callbacks if not _is_report_callback(c)]

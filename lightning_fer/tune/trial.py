@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lightning_fer.atomic_write import write_text
-from lightning_fer.run_dirs import resume_args
+from lightning_fer.cli_overrides import override_args
+from lightning_fer.run_dirs import RunFolder, resume_args
 from lightning_fer.tune.report import for_schedulers, read_epochs
 
-DONE_FILE = "trial_done.json"
 REPORT_CALLBACK = "lightning_fer.tune.report.TuneReport"
 WORKERS_REPORT_CALLBACK = "lightning_fer.tune.report.TrainReport"  # multi-worker trials
 
@@ -35,27 +35,10 @@ class TrialSetup:
     extra_args: tuple[str, ...] = ()
     cwd: str = ""  # relative paths in the configs resolve from here (the driver's working directory)
     group: str = ""  # wandb group: the experiment name
-    single_device: bool = True
     workers: int = 1  # ranks per trial: > 1 runs the trial as a Ray Train job
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
     max_failures: int = 0  # restarts of a multi-worker trial's Ray Train job after a worker fails
-    notes: dict[str, Any] = field(default_factory=dict)
-
-
-def override_args(config: Mapping[str, Any]) -> list[str]:
-    """Sampled values as LightningCLI flags; sorted so a class_path choice precedes its init_args overrides."""
-    args: list[str] = []
-    for key in sorted(config):
-        value = config[key]
-        if isinstance(value, dict | list):
-            text = json.dumps(value)
-        elif value is None:
-            text = "null"
-        else:
-            text = str(value)
-        args += [f"--{key}", text]
-    return args
 
 
 def run_dir_name(trial_id: str, config: Mapping[str, Any]) -> str:
@@ -92,7 +75,7 @@ def trial_args(setup: TrialSetup, config: Mapping[str, Any], trial_dir: Path) ->
     if setup.group:  # wandb: the trial's run in the experiment's group, its sampled values at the config's top level
         args += ["--wandb_group", f"tune/{setup.group}", "--wandb_job_type", "trial",
                  "--wandb_config", json.dumps(trial_wandb_config(config, setup.workers))]
-    if setup.single_device and setup.workers == 1:
+    if setup.workers == 1:
         args += ["--trainer.devices", "1"]  # one process per trial; Lightning DDP cannot fork inside a Ray actor
     # a retried or resumed trial continues where it stopped; the ranks of a Ray Train job that Ray restarts
     # after a worker failure rerun these arguments, so they always ask for `last` (none yet: a fresh start)
@@ -109,7 +92,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     trial_dir.mkdir(parents=True, exist_ok=True)
     if setup.cwd and Path(setup.cwd).is_dir():
         os.chdir(setup.cwd)
-    if (trial_dir / DONE_FILE).is_file():
+    if RunFolder(trial_dir).trial_done.is_file():
         for row in read_epochs(trial_dir):
             tune.report(for_schedulers(row))
         return
@@ -128,4 +111,5 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         except SystemExit as exit_:  # jsonargparse exits on a bad flag: make it a trial error Tune can show
             raise RuntimeError(f"fer fit {' '.join(args)} exited with {exit_.code} (bad override?)") from None
     epochs = read_epochs(trial_dir)
-    write_text(trial_dir / DONE_FILE, json.dumps({"epochs": len(epochs), "config": dict(config)}, default=str))
+    done = {"epochs": len(epochs), "config": dict(config)}
+    write_text(RunFolder(trial_dir).trial_done, json.dumps(done, default=str))

@@ -2,8 +2,7 @@
 
 Face clips are VP9 in MP4 with a short keyframe interval: DALI 2.4's CPU video reader decodes VP9
 (not H.264), and a short GOP keeps DALI's seeks cheap (docs/DESIGN_NOTES.md, platform facts). NVDEC
-decodes VP9 only from 128 x 128 up, so the 112 x 112 clips are decoded on the CPU on GPU machines too. Writers go to
-a temporary name and are renamed only when complete, so a killed process never leaves a clip
+decodes VP9 only from 128 x 128 up, which is why the crop pass writes 128 x 128 clips. Writers go to a temporary name and are renamed only when complete, so a killed process never leaves a clip
 that looks finished.
 """
 
@@ -203,8 +202,8 @@ class VideoWriter:
         stream.codec_context.gop_size = self.gop
         options = {"crf": str(self.crf)}
         if self.codec == "libvpx-vp9":
-            # Realtime/cpu-used 8 is ~10x faster than the default and plenty for 112x112 clips.
-            # One encoder thread: the crop pass runs a process per core, and a 112 x 112 frame is too small
+            # Realtime/cpu-used 8 is ~10x faster than the default and plenty for 128 x 128 clips.
+            # One encoder thread: the crop pass runs a process per core, and a 128 x 128 frame is too small
             # for libvpx's threads to pay for themselves (they cost CPU time; cpu-used 8 is FFmpeg's fastest).
             options.update({"deadline": "realtime", "cpu-used": "8", "b:v": "0", "row-mt": "0",
                             "keyint_min": str(self.gop)})

@@ -2,8 +2,8 @@
 
 Face clips are VP9 in MP4 with a short keyframe interval: DALI 2.4's CPU video reader decodes VP9
 (not H.264), and a short GOP keeps DALI's seeks cheap (docs/DESIGN_NOTES.md, platform facts). NVDEC
-decodes VP9 only from 128 x 128 up, which is why the crop pass writes 128 x 128 clips. Writers go to a temporary name and are renamed only when complete, so a killed process never leaves a clip
-that looks finished.
+decodes VP9 only from 128 x 128 up, which is why the crop pass writes 128 x 128 clips. Writers go to a
+temporary name and are renamed only when complete, so a killed process never leaves a clip that looks finished.
 """
 
 from __future__ import annotations
